@@ -1,0 +1,1 @@
+"""dofbench's harness: CLI, configs, datasets, models, the shared training loop, grid runner, tracking."""

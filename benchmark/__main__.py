@@ -1,0 +1,33 @@
+"""`python -m benchmark VERB ...`: run (Hydra overrides follow), list."""
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: python -m benchmark VERB [ARGS]
+
+verbs:
+  run [OVERRIDES...]   run the benchmark grid (Hydra overrides, e.g. preset=smoke seeds=[0,1])
+  list                 list datasets, models, methods and presets
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    verb, rest = argv[0], argv[1:]
+    if verb == "run":
+        from benchmark.cli import run_with_hydra
+
+        return run_with_hydra(rest)
+    if verb == "list":
+        from benchmark.cli import list_everything
+
+        return list_everything()
+    print(f"error: unknown verb {verb!r}; accepted: list, run", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

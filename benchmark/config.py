@@ -1,0 +1,177 @@
+"""Typed run configuration, built from the composed Hydra config and validated before any work.
+
+Every value a user can type is checked here, with a message that names the bad value and what is
+accepted. Hydra itself rejects unknown keys and unknown config-group options.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from benchmark.errors import UserError, choice_error
+from benchmark.train import OPTIMIZERS, TrainConfig
+
+PROJECTIONS = ("dense",)
+IMP_SCOPES = ("global", "layer")
+IMP_PRUNABLE = ("all", "weights")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class ImpConfig:
+    fraction: float = 0.2  # of the remaining coordinates pruned per round
+    scope: str = "global"  # global magnitude ranking, or per layer
+    prunable: str = "all"  # "all" keeps d exact over all D; "weights" never prunes biases
+
+
+@dataclass(frozen=True)
+class TrajectoryConfig:
+    every: int = 1  # a snapshot w_k - w0 every `every` full-space steps
+    centered: bool = False  # PCA around the trajectory mean instead of around w0
+    complete: bool = True  # when d > rank, fill with random orthonormal directions (else FAILED)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    dataset: dict
+    model: dict
+    methods: tuple[str, ...]
+    ratios: tuple[float, ...]
+    seeds: tuple[int, ...]
+    train: TrainConfig
+    subspace_lr: float
+    burn_in_steps: int
+    projection: str
+    trajectory: TrajectoryConfig
+    imp: ImpConfig
+    device: str
+    population: bool
+    tracking_uri: str | None
+    experiment: str | None
+    preset: str = "default"
+
+    @property
+    def experiment_name(self) -> str:
+        return self.experiment or f"{self.dataset['name']}-{self.model['name']}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def hash(self, *extra: Any) -> str:
+        """Content hash of everything that changes results (not where they are logged)."""
+        d = self.to_dict()
+        for k in ("tracking_uri", "experiment", "population", "preset", "methods", "ratios", "seeds"):
+            d.pop(k)
+        blob = json.dumps([d, *extra], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _number(name: str, value: Any, kind=float) -> float:
+    if isinstance(value, bool):
+        raise UserError(f"{name} must be a number, got {value!r}")
+    try:
+        out = kind(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be a number, got {value!r}") from None
+    if kind is int and out != float(value):
+        raise UserError(f"{name} must be a whole number, got {value!r}")
+    if isinstance(out, float) and not math.isfinite(out):
+        raise UserError(f"{name} must be finite, got {value!r}")
+    return out
+
+
+def _positive(name: str, value: Any, kind=float):
+    v = _number(name, value, kind)
+    if v <= 0:
+        raise UserError(f"{name} must be > 0, got {value!r}")
+    return v
+
+
+def _as_list(value: Any) -> list:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, str) and "," in value:
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [value]
+
+
+def _choice(name: str, value: Any, accepted) -> str:
+    if value not in accepted:
+        raise choice_error(name, value, accepted)
+    return value
+
+
+def build_config(raw: dict) -> RunConfig:
+    """Validate the composed config (a plain dict) into a RunConfig, or raise UserError."""
+    from benchmark.methods import METHODS
+
+    methods_raw = _as_list(raw["methods"])
+    if methods_raw in (["all"], ["ALL"]):
+        methods = tuple(METHODS)
+    else:
+        methods = tuple(dict.fromkeys(_choice("method", str(m), list(METHODS) + ["all"]) for m in methods_raw))
+        if "all" in methods:
+            methods = tuple(METHODS)
+    ratios = []
+    for r in _as_list(raw["ratios"]):
+        v = _number("ratio", r)
+        if v < 1:
+            raise UserError(f"ratio must be >= 1 (D/d; 1 means d = D), got {r!r}")
+        ratios.append(v)
+    if not ratios:
+        raise UserError("ratios is empty; give at least one compression ratio D/d, e.g. ratios=[1,4,16]")
+    seeds = tuple(int(_number("seed", s, int)) for s in _as_list(raw["seeds"]))
+    if not seeds:
+        raise UserError("seeds is empty; give at least one, e.g. seeds=[0]")
+    train = TrainConfig(
+        optimizer=_choice("optimizer", raw["optimizer"], OPTIMIZERS),
+        lr=_positive("lr", raw["lr"]),
+        momentum=_number("momentum", raw["momentum"]),
+        weight_decay=_number("weight_decay", raw["weight_decay"]),
+        epochs=_positive("epochs", raw["epochs"], int),
+        batch_size=_positive("batch_size", raw["batch_size"], int),
+    )
+    if train.weight_decay < 0:
+        raise UserError(f"weight_decay must be >= 0, got {raw['weight_decay']!r}")
+    traj, imp = raw["trajectory"], raw["imp"]
+    imp_cfg = ImpConfig(
+        fraction=_number("imp.fraction", imp["fraction"]),
+        scope=_choice("imp.scope", imp["scope"], IMP_SCOPES),
+        prunable=_choice("imp.prunable", imp["prunable"], IMP_PRUNABLE),
+    )
+    if not 0 < imp_cfg.fraction < 1:
+        raise UserError(f"imp.fraction must be in (0, 1), got {imp['fraction']!r}")
+    burn_in = int(_number("burn_in_steps", raw["burn_in_steps"], int))
+    if burn_in < 0:
+        raise UserError(f"burn_in_steps must be >= 0, got {raw['burn_in_steps']!r}")
+    tracking = raw.get("tracking") or {}
+    return RunConfig(
+        dataset=dict(raw["dataset"]),
+        model=dict(raw["model"]),
+        methods=methods,
+        ratios=tuple(sorted(set(ratios))),
+        seeds=seeds,
+        train=train,
+        subspace_lr=_positive("subspace_lr", raw["subspace_lr"]),
+        burn_in_steps=burn_in,
+        projection=_choice("projection", raw["projection"], PROJECTIONS),
+        trajectory=TrajectoryConfig(
+            every=_positive("trajectory.every", traj["every"], int),
+            centered=bool(traj["centered"]),
+            complete=bool(traj["complete"]),
+        ),
+        imp=imp_cfg,
+        device=_choice("device", raw["device"], DEVICES),
+        population=bool(raw["population"]),
+        tracking_uri=tracking.get("uri"),
+        experiment=tracking.get("experiment"),
+        preset=str(raw.get("preset_name", "default")),
+    )
+
+
+def dim_for_ratio(D: int, ratio: float) -> int:
+    """d = round(D / r), the same for every method at ratio r."""
+    return int(round(D / ratio))

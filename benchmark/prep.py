@@ -1,0 +1,134 @@
+"""Shared preparation, computed once per seed and used by every method and ratio that needs it.
+
+    w0                 the initialization (seeded per (seed, "init"))
+    full-space run     from w0 for the configured epochs, all seeds batched; gives
+        w_t            the weights after burn_in_steps steps
+        trajectory     snapshots w_k - w0 every trajectory.every steps -> principal directions
+        dense weights  round 1 of IMP
+    IMP                one schedule of rounds that hits every requested d, rewound to w0 and to w_t
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from baselines import iterative_magnitude_pruning
+from benchmark.data import Splits
+from benchmark.flat import FlatModel
+from benchmark.seeds import derive_seed
+from benchmark.train import Group, TrainConfig, steps_per_epoch, train_population
+from subspaces import CoordinateProjection, IdentityProjection, Subspace, principal_directions
+
+
+@dataclass
+class Preparation:
+    """What one seed's members share. Tensors are on the training device."""
+
+    seed: int
+    w0: Tensor  # (D,)
+    wt: Tensor | None = None  # (D,), w after burn_in_steps full-space steps
+    burn_in_steps: int = 0
+    full_steps: int = 0  # length of the full-space run, in optimizer steps
+    basis: Tensor | None = None  # (D, r) orthonormal principal directions of the trajectory
+    complete_basis: bool = True
+    tickets: dict[str, dict[int, Tensor]] = field(default_factory=dict)  # anchor -> d -> kept index (d,)
+    ticket_rounds: dict[int, int] = field(default_factory=dict)  # d -> IMP training runs to reach it
+
+
+def data_seed(seed: int) -> int:
+    """All members of one seed see the same data order (a confounder held fixed across methods)."""
+    return derive_seed(seed, "data_order")
+
+
+def init_weights(make_module: Callable[[], torch.nn.Module], flat: FlatModel, seed: int) -> Tensor:
+    """w0 (D,) for a seed: the module's own initializer, under a derived seed, not touching global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "init") % (2**63))
+        module = make_module()
+    return FlatModel.of(module).flatten()
+
+
+def prepare(
+    seeds: list[int],
+    w0: Tensor,
+    flat: FlatModel,
+    data: Splits,
+    train_cfg: TrainConfig,
+    needs: set[str],
+    ticket_dims: list[int],
+    burn_in_steps: int,
+    trajectory_every: int = 1,
+    trajectory_centered: bool = False,
+    trajectory_complete: bool = True,
+    basis_dim: int = 0,
+    imp_fraction: float = 0.2,
+    imp_prunable: Tensor | None = None,
+    imp_layers: list[slice] | None = None,
+    ticket_anchors: tuple[str, ...] = ("w0", "wt"),
+    on_progress: Callable[[str], None] | None = None,
+) -> dict[int, Preparation]:
+    """Preparation for every seed at once. w0: (S, D) in seed order. needs ⊆ {"wt", "full_run", "imp"}."""
+    S, D = w0.shape
+    full_steps = train_cfg.epochs * steps_per_epoch(len(data.y_train), train_cfg.batch_size)
+    preps = {s: Preparation(seed=s, w0=w0[i], burn_in_steps=burn_in_steps, full_steps=full_steps,
+                            complete_basis=trajectory_complete) for i, s in enumerate(seeds)}
+    if not needs & {"wt", "full_run", "imp"}:
+        return preps
+    if burn_in_steps > full_steps:
+        raise ValueError(f"burn_in_steps={burn_in_steps} exceeds the full-space run ({full_steps} steps)")
+
+    say = on_progress or (lambda msg: None)
+    record_trajectory = "full_run" in needs and basis_dim > 0
+    snapshots: list[Tensor] = []
+    wt = w0.clone() if burn_in_steps == 0 else None
+
+    def on_step(step: int, weights: Callable[[], Tensor]) -> None:
+        nonlocal wt
+        if step == burn_in_steps:
+            wt = weights().clone()
+        if record_trajectory and step % trajectory_every == 0:
+            snapshots.append((weights() - w0).cpu())
+
+    say(f"full-space run: {S} seed(s) x {full_steps} steps")
+    dense = train_population(
+        flat, [Group(Subspace(w0.clone(), IdentityProjection(S, D)), train_cfg.lr, tuple(map(data_seed, seeds)))],
+        data, train_cfg, on_step=on_step,
+    )
+    for i, s in enumerate(seeds):
+        preps[s].wt = wt[i]
+    if record_trajectory:
+        traj = torch.stack(snapshots, dim=1)  # (S, T, D)
+        for i, s in enumerate(seeds):
+            preps[s].basis = principal_directions(traj[i].to(w0.device), basis_dim, trajectory_centered)
+        del traj, snapshots
+
+    if "imp" in needs and ticket_dims:
+        rewind = torch.cat([w0 if a == "w0" else wt for a in ticket_anchors])  # (A*S, D)
+        rows = len(rewind)
+
+        def train_mask(mask: Tensor) -> Tensor:
+            if bool(mask.all()):
+                # The dense round is the full-space run itself (rewinding to w0 or w_t changes nothing
+                # before the first pruning): reuse it rather than train it again.
+                return dense.weights.repeat(len(ticket_anchors), 1)
+            count = int(mask[0].sum())
+            index = mask.nonzero()[:, 1].view(rows, count)
+            offset = torch.where(mask, rewind, torch.zeros_like(rewind))
+            group = Group(Subspace(offset, CoordinateProjection(index, D)), train_cfg.lr,
+                          tuple(data_seed(s) for _ in ticket_anchors for s in seeds))
+            return train_population(flat, [group], data, train_cfg).weights
+
+        masks, rounds = iterative_magnitude_pruning(
+            train_mask, rows, D, ticket_dims, imp_fraction, imp_prunable, imp_layers, device=w0.device,
+            on_round=lambda i, count: say(f"IMP round {i}: {count} of {D} kept"),
+        )
+        for d, m in masks.items():
+            for a_i, anchor in enumerate(ticket_anchors):
+                for i, s in enumerate(seeds):
+                    preps[s].tickets.setdefault(anchor, {})[d] = m[a_i * S + i].nonzero()[:, 0]
+        for s in seeds:
+            preps[s].ticket_rounds = dict(rounds)
+    return preps

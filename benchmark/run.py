@@ -1,0 +1,140 @@
+"""`python -m benchmark run`: config -> data + model -> shared preparation -> population training -> MLflow."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+
+import torch
+
+from benchmark.config import RunConfig, dim_for_ratio
+from benchmark.data import load_dataset
+from benchmark.errors import UserError
+from benchmark.flat import FlatModel
+from benchmark.grid import MemberOutcome, plan, train_cells
+from benchmark.methods import METHODS, prep_steps
+from benchmark.models import create_model
+from benchmark.prep import init_weights, prepare
+from benchmark import tracking
+from leaderboards import accuracy_table
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device 'cuda' was asked for but no CUDA GPU is visible; accepted here: auto, cpu")
+    return torch.device(name)
+
+
+def member_params(cfg: RunConfig, outcome: MemberOutcome, D: int, lr: float) -> dict:
+    c = outcome.cell
+    m = METHODS[c.method]
+    return {
+        "method": c.method, "family": m.family, "anchor": m.anchor,
+        "dataset": cfg.dataset["name"], "model": cfg.model["name"],
+        "D": D, "d": c.d, "ratio": c.ratio, "seed": c.seed,
+        "burn_in_steps": cfg.burn_in_steps, "projection": cfg.projection if m.family == "general" else "n/a",
+        "optimizer": cfg.train.optimizer, "lr": lr, "epochs": cfg.train.epochs,
+        "batch_size": cfg.train.batch_size, "weight_decay": cfg.train.weight_decay,
+        "config_hash": cfg.hash(c.method, c.ratio, c.seed),
+    }
+
+
+def run(cfg: RunConfig, out=sys.stdout) -> dict:
+    """Run the whole grid. Returns {"parent_run_id", "outcomes", "table", "uri"}."""
+    from tqdm import tqdm
+
+    from benchmark.grid import lr_for
+
+    say = lambda msg: print(msg, file=out, flush=True)
+    device = resolve_device(cfg.device)
+    uri = tracking.resolve_uri(cfg.tracking_uri)
+    client, exp_id = tracking.open_store(uri, cfg.experiment_name)  # fail before any work
+
+    data = load_dataset(cfg.dataset).to(device)
+    make_module = lambda: create_model(cfg.model["name"], data.input_shape, data.num_classes,
+                                       **{k: v for k, v in cfg.model.items() if k != "name"})
+    flat = FlatModel.of(make_module().to(device))
+    D = flat.D
+    cells = plan(cfg, D)
+    say(f"{data.describe()}\nmodel {cfg.model['name']}: D = {D:,} trainable scalars; device {device}")
+    say("d per ratio: " + ", ".join(f"D/d={r:g} -> d={dim_for_ratio(D, r):,}" for r in cfg.ratios))
+
+    parent = tracking.start_run(client, exp_id, f"{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                tags={"dofbench.kind": "sweep"})
+    status = "FAILED"
+    try:
+        tracking.log_values(client, parent, params={
+            "dataset": cfg.dataset["name"], "model": cfg.model["name"], "D": D,
+            "methods": ",".join(cfg.methods), "ratios": ",".join(f"{r:g}" for r in cfg.ratios),
+            "seeds": ",".join(map(str, cfg.seeds)), "epochs": cfg.train.epochs, "preset": cfg.preset,
+            "population": cfg.population, "device": str(device)},
+            metrics={"D": D, "members": len(cells)})
+        client.log_text(parent, json.dumps(cfg.to_dict(), indent=2, default=str), "config.json")
+
+        t0 = time.perf_counter()
+        needs = set().union(*(METHODS[m].needs for m in cfg.methods))
+        ticket_dims = sorted({c.d for c in cells if METHODS[c.method].directions == "ticket"})
+        anchors = tuple(a for a in ("w0", "wt") if any(
+            METHODS[m].directions == "ticket" and METHODS[m].anchor == a for m in cfg.methods))
+        basis_dim = max([c.d for c in cells if METHODS[c.method].directions == "trajectory"], default=0)
+        w0 = torch.stack([init_weights(make_module, flat, s) for s in cfg.seeds]).to(device)
+        layers = list(flat.slices) if cfg.imp.scope == "layer" else None
+        prunable = None
+        if cfg.imp.prunable == "weights":
+            prunable = torch.ones(D, dtype=torch.bool, device=device)
+            for sl, shape in zip(flat.slices, flat.shapes):
+                if len(shape) <= 1:
+                    prunable[sl] = False
+        preps = prepare(
+            list(cfg.seeds), w0, flat, data, cfg.train, needs, ticket_dims, cfg.burn_in_steps,
+            cfg.trajectory.every, cfg.trajectory.centered, cfg.trajectory.complete, basis_dim,
+            cfg.imp.fraction, prunable, layers, anchors or ("w0",), on_progress=lambda m: say(f"  prep: {m}"),
+        )
+        prep_time = time.perf_counter() - t0
+        say(f"preparation done in {prep_time:.1f}s")
+        tracking.log_values(client, parent, metrics={"prep_time_s": prep_time})
+
+        member_epochs = len(cells) * cfg.train.epochs
+        bar = tqdm(total=member_epochs, desc="training", unit="member-epoch", file=out, dynamic_ncols=True)
+        outcomes: list[MemberOutcome] = []
+
+        def log_done(done: list[MemberOutcome]) -> None:
+            for o in done:
+                lr = lr_for(cfg, o.cell.method)
+                child = tracking.start_run(client, exp_id, o.cell.name, parent_id=parent)
+                params = member_params(cfg, o, D, lr)
+                metrics = dict(o.metrics, D=D, d=o.cell.d, ratio=o.cell.ratio)
+                tags = {"failure_reason": o.reason} if o.reason else None
+                curves = {"val_acc": o.curves.get("val_acc", []), "epoch_train_loss": o.curves.get("train_loss", [])}
+                if o.status == "FAILED":
+                    metrics.setdefault("prep_steps", float(prep_steps(o.cell.method, preps[o.cell.seed], o.cell.d)))
+                    curves = {}
+                tracking.log_values(client, child, params, metrics, curves, tags)
+                tracking.end_run(client, child, o.status)
+            outcomes.extend(done)
+
+        train_cells(cfg, cells, preps, flat, data, on_done=log_done,
+                    on_epoch=lambda e, K: bar.update(K))
+        bar.close()
+        wall = time.perf_counter() - t0
+        records = [dict(method=o.cell.method, ratio=o.cell.ratio, d=o.cell.d, seed=o.cell.seed,
+                        status=o.status, **o.metrics) for o in outcomes]
+        table = accuracy_table(records, method_order=list(cfg.methods))
+        client.log_text(parent, table + "\n", "leaderboard.md")
+        tracking.log_values(client, parent, metrics={"wall_time_s": wall})
+        failed = [o for o in outcomes if o.status == "FAILED"]
+        say(f"\ntest accuracy, mean ± std over {len(cfg.seeds)} seed(s) (rows: method, columns: D/d):\n{table}")
+        for o in failed:
+            say(f"FAILED {o.cell.name}: {o.reason}")
+        say(f"\n{len(outcomes)} members in {wall:.1f}s; parent run {parent} in experiment {cfg.experiment_name!r}")
+        say(f"to compare them: {tracking.ui_command(uri)}")
+        status = "FINISHED"
+        return {"parent_run_id": parent, "outcomes": outcomes, "table": table, "uri": uri}
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tracking.end_run(client, parent, status)

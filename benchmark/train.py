@@ -1,0 +1,199 @@
+"""The one training loop. Every method, full-space training included (A = I), goes through it.
+
+It trains a population: groups of batched subspaces (one kind and one d per group), all members
+advancing in the same step. Each member has its own data stream seed; members that share a seed see
+the same batches, as they would alone. The optimizer acts on θ; because Adam and SGD are elementwise,
+one optimizer over the stacked θ (K, d) is exactly K independent optimizers.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from benchmark.data import Splits
+from benchmark.flat import FlatModel
+from benchmark.seeds import derive_seed
+from subspaces import Subspace
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of subspace training. lr is for θ; weight_decay pulls θ to 0, i.e. w to b."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    epochs: int = 10
+    batch_size: int = 128
+    eval_batch_size: int = 2048
+
+
+@dataclass(frozen=True)
+class Group:
+    """Members that share one kind of subspace and one d, trained with one learning rate."""
+
+    subspace: Subspace
+    lr: float
+    data_seeds: tuple[int, ...]  # one per member: which data order it sees
+
+    def __post_init__(self):
+        if len(self.data_seeds) != self.subspace.K:
+            raise ValueError(f"{len(self.data_seeds)} data seeds for {self.subspace.K} members")
+
+
+@dataclass
+class PopulationResult:
+    """Per member, in group order: final weights W (K, D), status, metrics and per-epoch curves."""
+
+    weights: Tensor
+    status: list[str]
+    reasons: list[str | None]
+    metrics: list[dict[str, float]]
+    curves: list[dict[str, list[float]]]
+    wall_time_s: float
+    steps: int
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return math.ceil(n_train / batch_size)
+
+
+def epoch_order(data_seed: int, epoch: int, n: int) -> Tensor:
+    """The data order of one epoch for one data stream; the same for every member of that stream."""
+    g = torch.Generator().manual_seed(derive_seed(data_seed, "epoch", epoch))
+    return torch.randperm(n, generator=g)
+
+
+@torch.no_grad()
+def evaluate(model: FlatModel, W: Tensor, x: Tensor, y: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
+    """Accuracy and mean cross-entropy of each member: W (K, D) -> (K,), (K,)."""
+    K = W.shape[0]
+    correct = torch.zeros(K, device=W.device)
+    loss = torch.zeros(K, device=W.device)
+    for i in range(0, len(y), batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        logits = model.batched(W, xb, shared_input=True)  # (K, B, C)
+        correct += (logits.argmax(-1) == yb).sum(-1)
+        loss += F.cross_entropy(logits.transpose(1, 2), yb.expand(K, -1), reduction="none").sum(-1)
+    return correct / len(y), loss / len(y)
+
+
+def _make_optimizer(params: list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; accepted: {', '.join(OPTIMIZERS)}")
+
+
+def train_population(
+    model: FlatModel,
+    groups: list[Group],
+    data: Splits,
+    cfg: TrainConfig,
+    on_step: Callable[[int, Callable[[], Tensor]], None] | None = None,
+    on_epoch: Callable[[int], None] | None = None,
+) -> PopulationResult:
+    """Train every member of every group for cfg.epochs epochs; evaluate on val each epoch, test at the end.
+
+    on_step(step, weights_fn) is called after every optimizer step (step counts from 1);
+    weights_fn() returns the current W (K, D) detached, computed only when asked for.
+    A member whose training loss turns non-finite is stopped (θ frozen) and reported FAILED.
+    """
+    start = time.perf_counter()
+    device = groups[0].subspace.offset.device
+    thetas = [g.subspace.init_theta().requires_grad_() for g in groups]
+    opt = _make_optimizer([{"params": [t], "lr": g.lr} for t, g in zip(thetas, groups)], cfg)
+    seeds = [s for g in groups for s in g.data_seeds]
+    K = len(seeds)
+    streams = sorted(set(seeds))
+    member_stream = torch.tensor([streams.index(s) for s in seeds], device=device)
+    shared = len(streams) == 1
+    n = len(data.y_train)
+    per_epoch = steps_per_epoch(n, cfg.batch_size)
+
+    def weights() -> Tensor:
+        return torch.cat([g.subspace.weights(t) for g, t in zip(groups, thetas)])
+
+    alive = torch.ones(K, dtype=torch.bool, device=device)
+    curves: list[dict[str, list[float]]] = [{"val_acc": [], "train_loss": []} for _ in range(K)]
+    step = 0
+    for epoch in range(cfg.epochs):
+        orders = torch.stack([epoch_order(s, epoch, n) for s in streams]).to(device)  # (S, n)
+        running = torch.zeros(K, device=device)
+        for b in range(per_epoch):
+            idx = orders[:, b * cfg.batch_size : (b + 1) * cfg.batch_size]  # (S, B)
+            if shared:
+                xb, yb = data.x_train[idx[0]], data.y_train[idx[0]]
+                yk = yb.expand(K, -1)
+            else:
+                idx = idx[member_stream]  # (K, B)
+                xb, yk = data.x_train[idx], data.y_train[idx]
+            logits = model.batched(weights(), xb, shared_input=shared)  # (K, B, C)
+            loss = F.cross_entropy(logits.transpose(1, 2), yk, reduction="none").mean(-1)  # (K,)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()  # members are independent: d(sum)/dθ_k = dL_k/dθ_k
+            opt.step()
+            if not bool(alive.all()):
+                _park(thetas, groups, alive)
+            running += loss.detach()
+            step += 1
+            if on_step is not None:
+                on_step(step, lambda: weights().detach())
+        running /= per_epoch
+        alive &= torch.isfinite(running)
+        W = weights().detach()
+        val_acc, _ = evaluate(model, W, data.x_val, data.y_val, cfg.eval_batch_size)
+        for k in range(K):
+            curves[k]["val_acc"].append(float(val_acc[k]))
+            curves[k]["train_loss"].append(float(running[k]))
+        if on_epoch is not None:
+            on_epoch(epoch)
+
+    W = weights().detach()
+    test_acc, test_loss = evaluate(model, W, data.x_test, data.y_test, cfg.eval_batch_size)
+    train_acc, train_loss = evaluate(model, W, data.x_train, data.y_train, cfg.eval_batch_size)
+    wall = time.perf_counter() - start
+    status, reasons, metrics = [], [], []
+    for k in range(K):
+        ok = bool(alive[k]) and math.isfinite(float(test_loss[k]))
+        status.append("FINISHED" if ok else "FAILED")
+        reasons.append(None if ok else _divergence_reason(curves[k]["train_loss"]))
+        # A stopped member's numbers would describe its offset, not a trained model: report NaN.
+        value = (lambda v: float(v)) if ok else (lambda v: float("nan"))
+        metrics.append(
+            {
+                "test_acc": value(test_acc[k]),
+                "test_loss": value(test_loss[k]),
+                "val_acc": value(curves[k]["val_acc"][-1]) if curves[k]["val_acc"] else float("nan"),
+                "train_acc": value(train_acc[k]),
+                "train_loss": value(train_loss[k]),
+                "steps": float(step),
+            }
+        )
+    return PopulationResult(W, status, reasons, metrics, curves, wall, step)
+
+
+@torch.no_grad()
+def _park(thetas: list[Tensor], groups: list[Group], alive: Tensor) -> None:
+    """Hold stopped members at θ = 0 (their offset), so non-finite values never spread or cost time."""
+    start = 0
+    for t, g in zip(thetas, groups):
+        dead = ~alive[start : start + g.subspace.K]
+        if bool(dead.any()):
+            t[dead] = 0.0
+        start += g.subspace.K
+
+
+def _divergence_reason(losses: list[float]) -> str:
+    epoch = next((i for i, v in enumerate(losses) if not math.isfinite(v)), len(losses) - 1)
+    return f"training loss became non-finite in epoch {epoch + 1} (diverged; try a smaller lr)"

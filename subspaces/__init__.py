@@ -1,0 +1,20 @@
+"""General affine subspaces of weight space, w(θ) = b + A θ, and their batched projection kernels.
+
+Every object here carries a leading population axis K: offsets are (K, D), θ is (K, d), and a
+projection maps θ (K, d) to A θ (K, D). Nothing here knows about Hydra, MLflow or training.
+"""
+from subspaces.core import Subspace, stack
+from subspaces.identity import IdentityProjection
+from subspaces.coordinates import CoordinateProjection
+from subspaces.dense import DenseProjection, gaussian_directions
+from subspaces.trajectory import principal_directions
+
+__all__ = [
+    "Subspace",
+    "stack",
+    "IdentityProjection",
+    "CoordinateProjection",
+    "DenseProjection",
+    "gaussian_directions",
+    "principal_directions",
+]
