@@ -50,15 +50,14 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
 
     say = lambda msg: print(msg, file=out, flush=True)
     device = resolve_device(cfg.device)
-    uri = tracking.resolve_uri(cfg.tracking_uri)
-    client, exp_id = tracking.open_store(uri, cfg.experiment_name)  # fail before any work
-
     data = load_dataset(cfg.dataset).to(device)
     make_module = lambda: create_model(cfg.model["name"], data.input_shape, data.num_classes,
                                        **{k: v for k, v in cfg.model.items() if k != "name"})
     flat = FlatModel.of(make_module().to(device))
     D = flat.D
-    cells = plan(cfg, D)
+    cells = plan(cfg, D)  # every bad value is caught before the store is touched
+    uri = tracking.resolve_uri(cfg.tracking_uri)
+    client, exp_id = tracking.open_store(uri, cfg.experiment_name)  # and a bad store before any training
     say(f"{data.describe()}\nmodel {cfg.model['name']}: D = {D:,} trainable scalars; device {device}")
     say("d per ratio: " + ", ".join(f"D/d={r:g} -> d={dim_for_ratio(D, r):,}" for r in cfg.ratios))
 

@@ -37,13 +37,16 @@ def _fail_fast():
 
 def open_store(uri: str, experiment: str):
     """Connect, create the store and the experiment if needed. Returns (client, experiment_id)."""
+    import logging
+
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # not "Creating initial MLflow database tables..."
     try:
         with _fail_fast():
+            mlflow.set_tracking_uri(uri)
+            client = MlflowClient(uri)
             exp = client.get_experiment_by_name(experiment)
             exp_id = exp.experiment_id if exp is not None else client.create_experiment(experiment)
             if exp is not None and exp.lifecycle_stage == "deleted":
@@ -67,12 +70,15 @@ def start_run(client, exp_id: str, name: str, parent_id: str | None = None, tags
 
 def log_values(client, run_id: str, params: dict | None = None, metrics: dict | None = None,
                curves: dict[str, list[float]] | None = None, tags: dict | None = None) -> None:
-    """Everything for one run in as few requests as MLflow allows (log_batch caps 100 params, 1000 metrics)."""
+    """Everything for one run in as few requests as MLflow allows (log_batch caps 100 params, 1000 metrics).
+
+    curves: key -> values at steps 1, 2, ... (per epoch)."""
     from mlflow.entities import Metric, Param, RunTag
 
     now = int(time.time() * 1000)
     p = [Param(k, str(v)) for k, v in (params or {}).items()]
-    m = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+    # A metric that also has a curve is its curve's last point: logging it twice would add a step 0.
+    m = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if k not in (curves or {})]
     for key, values in (curves or {}).items():
         m += [Metric(key, float(v), now, step) for step, v in enumerate(values, start=1)]
     t = [RunTag(k, str(v)) for k, v in (tags or {}).items()]

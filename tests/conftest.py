@@ -1,0 +1,38 @@
+import os
+
+import pytest
+import torch
+
+from benchmark.data import Splits
+from benchmark.flat import FlatModel
+from benchmark.models import create_model
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Generated datasets go to a per-session cache, never the user's."""
+    os.environ["DOFBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+def blobs(n_train=256, n_val=64, n_test=128, dim=12, classes=4, seed=0) -> Splits:
+    """A small, learnable classification problem: Gaussian blobs around random class means."""
+    g = torch.Generator().manual_seed(seed)
+    means = 2.0 * torch.randn(classes, dim, generator=g)
+
+    def draw(n):
+        y = torch.randint(0, classes, (n,), generator=g)
+        x = means[y] + torch.randn(n, dim, generator=g)
+        return x[:, None, :], y
+
+    return Splits("blobs", *draw(n_train), *draw(n_val), *draw(n_test), classes)
+
+
+@pytest.fixture
+def data() -> Splits:
+    return blobs()
+
+
+@pytest.fixture
+def flat(data) -> FlatModel:
+    torch.manual_seed(0)
+    return FlatModel.of(create_model("mlp", data.input_shape, data.num_classes, hidden=[16]))

@@ -1,0 +1,145 @@
+"""`python -m benchmark run` end to end, and every bad input's one-line error."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from benchmark.config import build_config
+from benchmark.errors import UserError
+
+FAST = ["preset=smoke", "dataset.train_size=512", "epochs=1", "burn_in_steps=4"]
+
+
+def _cli(args, cwd, uri=None, timeout=300):
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    if uri:
+        env["MLFLOW_TRACKING_URI"] = uri
+    return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    proc = _cli(["run", *FAST], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in proc.stdout
+    assert "| lottery_subspace " in proc.stdout
+    # MLflow's default store in the working directory, experiment <dataset>-<model>.
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("mnist1d-mlp")
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    # smoke: 1 seed; full at ratio 1, eight methods at ratios 8 and 64.
+    assert len(children) == 1 + 8 * 2
+    assert all(r.info.status == "FINISHED" for r in children)
+    D = int(parents[0].data.params["D"])
+    by_ratio = {}
+    for r in children:
+        p, m = r.data.params, r.data.metrics
+        for key in ("method", "dataset", "model", "D", "d", "ratio", "seed", "burn_in_steps", "projection",
+                    "optimizer", "lr", "epochs", "config_hash"):
+            assert key in p, key
+        for key in ("test_acc", "test_loss", "val_acc", "train_acc", "train_loss", "wall_time_s", "steps",
+                    "prep_steps", "D", "d", "ratio"):
+            assert key in m, key
+        assert 0.0 <= m["test_acc"] <= 1.0
+        by_ratio.setdefault(float(p["ratio"]), set()).add(int(p["d"]))
+    # Matched compression: every method at a ratio has the same d = round(D / r).
+    assert by_ratio == {1.0: {D}, 8.0: {round(D / 8)}, 64.0: {round(D / 64)}}
+    assert len({r.data.params["config_hash"] for r in children}) == len(children)
+    history = client.get_metric_history(children[0].info.run_id, "val_acc")
+    assert [h.step for h in history] == [1]
+    arts = [a.path for a in client.list_artifacts(parents[0].info.run_id)]
+    assert "config.json" in arts and "leaderboard.md" in arts
+
+
+def test_same_config_twice_gives_identical_metrics(tmp_path):
+    from benchmark.run import run
+
+    raw = _raw(["methods=[full,random_affine,lottery_ticket]", "ratios=[1,16]", "seeds=[0]", "epochs=1",
+                "dataset.train_size=256", "burn_in_steps=2"])
+    outs = []
+    for i in range(2):
+        cfg = build_config(dict(raw, tracking={"uri": f"sqlite:///{tmp_path}/s{i}.db", "experiment": None}))
+        outs.append({o.cell.name: {k: v for k, v in o.metrics.items() if k != "wall_time_s"}
+                     for o in run(cfg, out=open(os.devnull, "w"))["outcomes"]})
+    assert outs[0] == outs[1]
+
+
+def _raw(overrides):
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module("benchmark.conf", version_base="1.3"):
+        return OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["methods=[random_affine,foo]"], "unknown method 'foo'; accepted: all, burn_in_affine"),
+        (["ratios=[1,abc]"], "ratio must be a number, got 'abc'"),
+        (["ratios=[0.5]"], "ratio must be >= 1"),
+        (["epochs=0"], "epochs must be > 0, got 0"),
+        (["epochs=-3"], "epochs must be > 0"),
+        (["lr=0"], "lr must be > 0, got 0"),
+        (["lr=-1e-3"], "lr must be > 0"),
+        (["subspace_lr=0"], "subspace_lr must be > 0"),
+        (["optimizer=lion"], "unknown optimizer 'lion'; accepted: adam, sgd"),
+        (["imp.fraction=1.5"], "imp.fraction must be in (0, 1)"),
+        (["device=tpu"], "unknown device 'tpu'; accepted: auto, cpu, cuda"),
+    ],
+)
+def test_bad_values_name_the_value_and_what_is_accepted(overrides, message):
+    with pytest.raises(UserError) as e:
+        build_config(_raw(overrides))
+    assert message in str(e.value)
+
+
+def _assert_clean_error(proc, *fragments):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for f in fragments:
+        assert f in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["run", "dataset=foo"], ["dataset/foo", "digits", "mnist1d"]),
+        (["run", "model=foo"], ["model/foo", "cnn1d", "mlp"]),
+        (["run", "nonsense_key=1"], ["nonsense_key"]),
+        (["run", "methods=[bogus]"], ["error: unknown method 'bogus'; accepted:"]),
+        (["run", "ratios=[4,100000]"], ["error: ratio 100000 gives d = 0", "accepted ratios give 1 <= d < D"]),
+        (["frobnicate"], ["unknown verb 'frobnicate'"]),
+    ],
+)
+def test_cli_bad_input_is_one_clear_line_and_nothing_looks_finished(tmp_path, args, fragments):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = _cli(args, tmp_path, uri=uri)
+    _assert_clean_error(proc, *fragments)
+    if os.path.exists(tmp_path / "m.db"):
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(uri)
+        exps = [e.experiment_id for e in client.search_experiments()]
+        assert not [r for r in client.search_runs(exps) if r.info.status == "FINISHED"]
+
+
+def test_unreachable_tracking_uri_fails_before_any_training(tmp_path):
+    proc = _cli(["run", *FAST, "tracking.uri=http://127.0.0.1:9"], tmp_path, timeout=120)
+    _assert_clean_error(proc, "cannot use tracking store 'http://127.0.0.1:9'", "MLFLOW_TRACKING_URI")
+    assert "training" not in proc.stdout
+
+
+def test_unwritable_store_location_fails_clearly(tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    proc = _cli(["run", *FAST, f"tracking.uri=sqlite:///{tmp_path}/a_file/m.db"], tmp_path)
+    _assert_clean_error(proc, "cannot use tracking store")

@@ -1,0 +1,147 @@
+import pytest
+import torch
+
+import benchmark.prep as prep_module
+from benchmark.methods import METHODS, build_subspace, prep_steps
+from benchmark.models import create_model
+from benchmark.prep import init_weights, prepare
+from benchmark.train import TrainConfig
+
+CFG = TrainConfig(epochs=2, batch_size=64, lr=1e-2)
+SEEDS = [0, 1]
+BURN_IN = 3
+
+
+@pytest.fixture(scope="module")
+def setup():
+    from tests.conftest import blobs
+    from benchmark.flat import FlatModel
+
+    data = blobs()
+    make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[16])
+    flat = FlatModel.of(make())
+    w0 = torch.stack([init_weights(make, flat, s) for s in SEEDS])
+    dims = [flat.D // 4, flat.D // 16]
+    needs = set().union(*(m.needs for m in METHODS.values()))
+    preps = prepare(SEEDS, w0, flat, data, CFG, needs, dims, BURN_IN, basis_dim=max(dims))
+    return flat, data, preps, dims, w0
+
+
+def test_every_method_starts_at_its_offset_with_exactly_d_free_scalars(setup):
+    flat, _, preps, dims, _ = setup
+    for name in METHODS:
+        for d in ([flat.D] if name == "full" else dims):
+            s = build_subspace(name, preps[0], d)
+            assert (s.K, s.D, s.d) == (1, flat.D, d), name
+            assert torch.equal(s.weights(s.init_theta()), s.offset), name
+
+
+def test_offsets_come_from_w0_or_from_the_burned_in_weights(setup):
+    flat, _, preps, dims, w0 = setup
+    p = preps[1]
+    assert torch.equal(p.w0, w0[1])
+    assert not torch.equal(p.wt, p.w0)  # burn-in moved the weights
+    d = dims[0]
+    for name, m in METHODS.items():
+        if name == "full":
+            continue
+        s = build_subspace(name, p, d)
+        anchor = p.w0 if m.anchor == "w0" else p.wt
+        if m.family == "pruning":
+            kept = s.projection.mask()[0]
+            assert torch.equal(s.offset[0][kept], anchor[kept]), name
+            assert bool((s.offset[0][~kept] == 0).all()), name
+        else:
+            assert torch.equal(s.offset[0], anchor), name
+
+
+def test_wt_is_the_full_space_run_after_burn_in_steps(setup):
+    flat, data, preps, _, w0 = setup
+    from benchmark.prep import data_seed
+    from benchmark.train import Group, train_population
+    from subspaces import IdentityProjection, Subspace
+
+    seen = {}
+
+    def on_step(step, weights):
+        if step == BURN_IN:
+            seen["wt"] = weights()
+
+    train_population(flat, [Group(Subspace(w0[:1].clone(), IdentityProjection(1, flat.D)), CFG.lr, (data_seed(0),))],
+                     data, CFG, on_step=on_step)
+    torch.testing.assert_close(preps[0].wt, seen["wt"][0])
+
+
+def test_tickets_keep_exactly_d_and_differ_by_rewind_point(setup):
+    flat, _, preps, dims, _ = setup
+    for d in dims:
+        for anchor in ("w0", "wt"):
+            idx = preps[0].tickets[anchor][d]
+            assert idx.numel() == d and idx.unique().numel() == d
+    assert preps[0].ticket_rounds[dims[1]] > preps[0].ticket_rounds[dims[0]] >= 1
+
+
+def test_paired_controls_share_their_directions(setup):
+    flat, _, preps, dims, _ = setup
+    d = dims[0]
+    a, b = build_subspace("random_pruning", preps[0], d), build_subspace("random_pruning_t", preps[0], d)
+    assert torch.equal(a.projection.index, b.projection.index)
+    a, b = build_subspace("random_affine", preps[0], d), build_subspace("burn_in_affine", preps[0], d)
+    assert torch.equal(a.projection.directions, b.projection.directions)
+    other_seed = build_subspace("random_affine", preps[1], d)
+    assert not torch.equal(a.projection.directions, other_seed.projection.directions)
+
+
+def test_lottery_subspace_basis_is_orthonormal(setup):
+    _, _, preps, dims, _ = setup
+    s = build_subspace("lottery_subspace", preps[0], dims[1])
+    rows = s.projection.directions[0]
+    torch.testing.assert_close(rows @ rows.T, torch.eye(dims[1]), atol=1e-5, rtol=0)
+
+
+def test_prep_steps_count_the_full_space_training_each_method_needed(setup):
+    _, _, preps, dims, _ = setup
+    p, d = preps[0], dims[0]
+    assert prep_steps("random_affine", p, d) == prep_steps("random_pruning", p, d) == 0
+    assert prep_steps("burn_in_affine", p, d) == prep_steps("random_pruning_t", p, d) == BURN_IN
+    assert prep_steps("lottery_subspace", p, d) == p.full_steps
+    assert prep_steps("lottery_ticket", p, d) == p.ticket_rounds[d] * p.full_steps
+
+
+def test_preparation_trains_the_full_space_run_once_for_all_seeds(monkeypatch):
+    from tests.conftest import blobs
+    from benchmark.flat import FlatModel
+
+    data = blobs()
+    make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[8])
+    flat = FlatModel.of(make())
+    w0 = torch.stack([init_weights(make, flat, s) for s in SEEDS])
+    calls = []
+    real = prep_module.train_population
+
+    def counting(flat, groups, *a, **k):
+        calls.append([(g.subspace.kind, g.subspace.K) for g in groups])
+        return real(flat, groups, *a, **k)
+
+    monkeypatch.setattr(prep_module, "train_population", counting)
+    needs = {"wt", "full_run", "imp"}
+    prepare(SEEDS, w0, flat, data, CFG, needs, [flat.D // 2], BURN_IN, basis_dim=10, imp_fraction=0.5)
+    # One full-space run with one member per seed; then one IMP retraining round for both rewind points.
+    assert calls == [[("identity", len(SEEDS))]]
+    calls.clear()
+    prepare(SEEDS, w0, flat, data, CFG, needs, [flat.D // 4], BURN_IN, basis_dim=10, imp_fraction=0.5)
+    assert calls == [[("identity", len(SEEDS))], [("coordinates", 2 * len(SEEDS))]]
+
+
+def test_lottery_subspace_without_completion_fails_clearly_when_d_exceeds_the_trajectory(setup):
+    from benchmark.methods import MemberError
+
+    _, _, preps, _, _ = setup
+    p = preps[0]
+    rank = p.basis.shape[1]
+    p.complete_basis = False
+    try:
+        with pytest.raises(MemberError, match="trajectory spans only"):
+            build_subspace("lottery_subspace", p, rank + 1)
+    finally:
+        p.complete_basis = True

@@ -1,0 +1,91 @@
+import math
+
+import pytest
+import torch
+
+from benchmark.train import Group, TrainConfig, evaluate, train_population
+from subspaces import CoordinateProjection, DenseProjection, IdentityProjection, Subspace, gaussian_directions
+
+CFG = TrainConfig(epochs=4, batch_size=32, lr=1e-2)
+
+
+def _identity(flat, K=1):
+    w0 = flat.flatten()
+    return Subspace(w0[None].repeat(K, 1), IdentityProjection(K, flat.D))
+
+
+def _dense(flat, d, seed):
+    return Subspace(flat.flatten()[None], DenseProjection(gaussian_directions(flat.D, d, seed)[None]))
+
+
+def test_training_lowers_the_loss_and_learns(flat, data):
+    sub = _identity(flat)
+    before_acc, before_loss = evaluate(flat, sub.offset, data.x_train, data.y_train, 512)
+    res = train_population(flat, [Group(sub, 1e-2, (0,))], data, CFG)
+    assert res.status == ["FINISHED"]
+    assert res.metrics[0]["train_loss"] < 0.5 * float(before_loss[0])
+    assert res.metrics[0]["test_acc"] > 0.9 > float(before_acc[0])
+    assert res.steps == CFG.epochs * math.ceil(len(data.y_train) / CFG.batch_size)
+    assert len(res.curves[0]["val_acc"]) == CFG.epochs
+
+
+def test_subspace_training_learns_inside_the_subspace(flat, data):
+    sub = _dense(flat, 40, seed=1)
+    res = train_population(flat, [Group(sub, 5e-2, (0,))], data, CFG)
+    w = res.weights[0] - sub.offset[0]
+    # The displacement lies in the span of the 40 directions.
+    basis = torch.linalg.qr(sub.projection.directions[0].T)[0]
+    torch.testing.assert_close(basis @ (basis.T @ w), w, atol=1e-4, rtol=1e-4)
+    assert res.metrics[0]["test_acc"] > 0.6
+
+
+def test_same_config_gives_identical_metrics(flat, data):
+    runs = [train_population(flat, [Group(_dense(flat, 30, seed=2), 5e-2, (7,))], data, CFG) for _ in range(2)]
+    assert runs[0].metrics == runs[1].metrics
+    assert torch.equal(runs[0].weights, runs[1].weights)
+
+
+def test_a_member_in_a_population_matches_the_member_alone(flat, data):
+    alone = train_population(flat, [Group(_dense(flat, 30, seed=2), 5e-2, (7,))], data, CFG)
+    idx = torch.randperm(flat.D, generator=torch.Generator().manual_seed(0))[:50].sort().values
+    offset = torch.zeros(1, flat.D)
+    offset[0, idx] = flat.flatten()[idx]
+    groups = [
+        Group(_identity(flat, 2), 1e-2, (3, 7)),
+        Group(Subspace(offset, CoordinateProjection(idx[None], flat.D)), 1e-2, (7,)),
+        Group(_dense(flat, 30, seed=2), 5e-2, (7,)),  # the same member, last in a mixed population
+    ]
+    pop = train_population(flat, groups, data, CFG)
+    together = pop.metrics[3]
+    for key, value in alone.metrics[0].items():
+        assert together[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+def test_members_with_other_seeds_see_other_data_orders(flat, data):
+    res = train_population(flat, [Group(_identity(flat, 2), 1e-2, (1, 2))], data, CFG)
+    assert not torch.equal(res.weights[0], res.weights[1])
+    same = train_population(flat, [Group(_identity(flat, 2), 1e-2, (1, 1))], data, CFG)
+    assert torch.equal(same.weights[0], same.weights[1])
+
+
+def test_a_diverging_member_fails_and_the_others_go_on(flat, data):
+    groups = [Group(_identity(flat), 1e-2, (0,)), Group(_identity(flat), 1e12, (0,))]
+    res = train_population(flat, groups, data, TrainConfig(epochs=3, batch_size=32, optimizer="sgd", momentum=0.0))
+    assert res.status == ["FINISHED", "FAILED"]
+    assert "non-finite" in res.reasons[1]
+    assert res.metrics[0]["test_acc"] > 0.8
+    assert math.isnan(res.metrics[1]["test_acc"])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_pruned_weights_stay_exactly_zero_under_momentum_and_weight_decay(flat, data, optimizer):
+    idx = torch.randperm(flat.D, generator=torch.Generator().manual_seed(1))[: flat.D // 5].sort().values
+    offset = torch.zeros(1, flat.D)
+    offset[0, idx] = flat.flatten()[idx]
+    sub = Subspace(offset, CoordinateProjection(idx[None], flat.D))
+    cfg = TrainConfig(epochs=3, batch_size=32, optimizer=optimizer, weight_decay=0.1, momentum=0.9)
+    res = train_population(flat, [Group(sub, 1e-2, (0,))], data, cfg)
+    pruned = ~sub.projection.mask()[0]
+    assert int(pruned.sum()) == flat.D - flat.D // 5
+    assert bool((res.weights[0][pruned] == 0).all())
+    assert not torch.equal(res.weights[0][~pruned], offset[0][~pruned])  # the kept ones did train
