@@ -14,7 +14,7 @@ from typing import Any
 from benchmark.errors import UserError, choice_error
 from benchmark.train import OPTIMIZERS, TrainConfig
 
-PROJECTIONS = ("dense",)
+PROJECTIONS = ("auto", "dense", "sparse", "fastfood")
 IMP_SCOPES = ("global", "layer")
 IMP_PRUNABLE = ("all", "weights")
 DEVICES = ("auto", "cpu", "cuda")

@@ -13,7 +13,7 @@ import torch
 from baselines import random_coordinates
 from benchmark.prep import Preparation
 from benchmark.seeds import derive_seed
-from subspaces import CoordinateProjection, DenseProjection, IdentityProjection, Subspace, gaussian_directions
+from subspaces import CoordinateProjection, DenseProjection, IdentityProjection, Subspace, random_projection
 from subspaces.trajectory import complete_basis
 
 
@@ -73,8 +73,7 @@ def _ticket(prep, method, d, anchor, projection) -> Subspace:
 def _random_projection(prep, method, d, anchor, projection) -> Subspace:
     # Shared by random_affine and burn_in_affine at the same (seed, d): they differ by offset alone.
     seed = derive_seed(prep.seed, "random_projection", d)
-    directions = gaussian_directions(anchor.numel(), d, seed).to(anchor.device)
-    return Subspace(anchor[None].clone(), DenseProjection(directions[None]))
+    return Subspace(anchor[None].clone(), random_projection(projection, anchor.numel(), d, seed).to(anchor.device))
 
 
 def _trajectory(prep, method, d, anchor, projection) -> Subspace:
@@ -97,7 +96,7 @@ DIRECTIONS: dict[str, Callable[..., Subspace]] = {
 }
 
 
-def build_subspace(method: str, prep: Preparation, d: int, projection: str = "dense") -> Subspace:
+def build_subspace(method: str, prep: Preparation, d: int, projection: str = "auto") -> Subspace:
     """One member's subspace (K = 1) for `method` at dimension d from its seed's preparation."""
     m = METHODS[method]
     anchor = prep.w0 if m.anchor == "w0" else prep.wt

@@ -95,6 +95,34 @@ def _make_optimizer(params: list[dict], cfg: TrainConfig) -> torch.optim.Optimiz
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}; accepted: {', '.join(OPTIMIZERS)}")
 
 
+class Population:
+    """The trainable state of a population: θ per group, one optimizer, and one training step.
+
+    The step is the whole of training's inner loop; `train_population` and the benchmarks both use it.
+    """
+
+    def __init__(self, model: FlatModel, groups: list[Group], cfg: TrainConfig):
+        self.model, self.groups = model, groups
+        self.thetas = [g.subspace.init_theta().requires_grad_() for g in groups]
+        self.opt = _make_optimizer([{"params": [t], "lr": g.lr} for t, g in zip(self.thetas, groups)], cfg)
+        self.K = sum(g.subspace.K for g in groups)
+
+    def weights(self) -> Tensor:
+        """W (K, D), members in group order."""
+        return torch.cat([g.subspace.weights(t) for g, t in zip(self.groups, self.thetas)])
+
+    def step(self, xb: Tensor, yk: Tensor, shared_input: bool) -> Tensor:
+        """One optimizer step for every member. xb: (B, ...) if shared_input else (K, B, ...); yk: (K, B).
+
+        Returns the per-member training loss (K,) before the step."""
+        logits = self.model.batched(self.weights(), xb, shared_input=shared_input)  # (K, B, C)
+        loss = F.cross_entropy(logits.transpose(1, 2), yk, reduction="none").mean(-1)  # (K,)
+        self.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()  # members are independent: d(sum)/dθ_k = dL_k/dθ_k
+        self.opt.step()
+        return loss.detach()
+
+
 def train_population(
     model: FlatModel,
     groups: list[Group],
@@ -107,22 +135,18 @@ def train_population(
 
     on_step(step, weights_fn) is called after every optimizer step (step counts from 1);
     weights_fn() returns the current W (K, D) detached, computed only when asked for.
-    A member whose training loss turns non-finite is stopped (θ frozen) and reported FAILED.
+    A member whose training loss turns non-finite is stopped (held at its offset) and reported FAILED.
     """
     start = time.perf_counter()
     device = groups[0].subspace.offset.device
-    thetas = [g.subspace.init_theta().requires_grad_() for g in groups]
-    opt = _make_optimizer([{"params": [t], "lr": g.lr} for t, g in zip(thetas, groups)], cfg)
+    pop = Population(model, groups, cfg)
     seeds = [s for g in groups for s in g.data_seeds]
-    K = len(seeds)
+    K = pop.K
     streams = sorted(set(seeds))
     member_stream = torch.tensor([streams.index(s) for s in seeds], device=device)
     shared = len(streams) == 1
     n = len(data.y_train)
     per_epoch = steps_per_epoch(n, cfg.batch_size)
-
-    def weights() -> Tensor:
-        return torch.cat([g.subspace.weights(t) for g, t in zip(groups, thetas)])
 
     alive = torch.ones(K, dtype=torch.bool, device=device)
     curves: list[dict[str, list[float]]] = [{"val_acc": [], "train_loss": []} for _ in range(K)]
@@ -133,25 +157,19 @@ def train_population(
         for b in range(per_epoch):
             idx = orders[:, b * cfg.batch_size : (b + 1) * cfg.batch_size]  # (S, B)
             if shared:
-                xb, yb = data.x_train[idx[0]], data.y_train[idx[0]]
-                yk = yb.expand(K, -1)
+                xb, yk = data.x_train[idx[0]], data.y_train[idx[0]].expand(K, -1)
             else:
                 idx = idx[member_stream]  # (K, B)
                 xb, yk = data.x_train[idx], data.y_train[idx]
-            logits = model.batched(weights(), xb, shared_input=shared)  # (K, B, C)
-            loss = F.cross_entropy(logits.transpose(1, 2), yk, reduction="none").mean(-1)  # (K,)
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()  # members are independent: d(sum)/dθ_k = dL_k/dθ_k
-            opt.step()
+            running += pop.step(xb, yk, shared)
             if not bool(alive.all()):
-                _park(thetas, groups, alive)
-            running += loss.detach()
+                _park(pop.thetas, groups, alive)
             step += 1
             if on_step is not None:
-                on_step(step, lambda: weights().detach())
+                on_step(step, lambda: pop.weights().detach())
         running /= per_epoch
         alive &= torch.isfinite(running)
-        W = weights().detach()
+        W = pop.weights().detach()
         val_acc, _ = evaluate(model, W, data.x_val, data.y_val, cfg.eval_batch_size)
         for k in range(K):
             curves[k]["val_acc"].append(float(val_acc[k]))
@@ -159,7 +177,7 @@ def train_population(
         if on_epoch is not None:
             on_epoch(epoch)
 
-    W = weights().detach()
+    W = pop.weights().detach()
     test_acc, test_loss = evaluate(model, W, data.x_test, data.y_test, cfg.eval_batch_size)
     train_acc, train_loss = evaluate(model, W, data.x_train, data.y_train, cfg.eval_batch_size)
     wall = time.perf_counter() - start

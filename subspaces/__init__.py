@@ -6,7 +6,10 @@ projection maps θ (K, d) to A θ (K, D). Nothing here knows about Hydra, MLflow
 from subspaces.core import Subspace, stack
 from subspaces.identity import IdentityProjection
 from subspaces.coordinates import CoordinateProjection
-from subspaces.dense import DenseProjection, gaussian_directions
+from subspaces.dense import DenseProjection, OnTheFlyDenseProjection, gaussian_directions, gaussian_on_the_fly
+from subspaces.fastfood import FastfoodProjection, fastfood
+from subspaces.sparse import SparseProjection, sparse_random
+from subspaces.random import RANDOM_PROJECTIONS, random_projection
 from subspaces.trajectory import principal_directions
 
 __all__ = [
@@ -16,5 +19,13 @@ __all__ = [
     "CoordinateProjection",
     "DenseProjection",
     "gaussian_directions",
+    "OnTheFlyDenseProjection",
+    "gaussian_on_the_fly",
+    "FastfoodProjection",
+    "fastfood",
+    "SparseProjection",
+    "sparse_random",
+    "RANDOM_PROJECTIONS",
+    "random_projection",
     "principal_directions",
 ]

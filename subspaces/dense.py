@@ -48,11 +48,94 @@ class DenseProjection:
         return self.directions.transpose(1, 2)
 
 
+# Aᵀ is generated in blocks of this many of its D columns, each from its own seed, so that the
+# stored matrix and the on-the-fly one are the same matrix for the same seed.
+BLOCK = 256
+
+
+def _block_seed(seed: int, block: int) -> int:
+    return (seed * 0x9E3779B97F4A7C15 + block * 0xBF58476D1CE4E5B9 + 1) % (1 << 63)
+
+
+def _gaussian_block(d: int, D: int, seed: int, block: int, dtype) -> Tensor:
+    """Columns [block * BLOCK, ...) of Aᵀ before normalization: (d, <= BLOCK) of N(0, 1)."""
+    width = min(BLOCK, D - block * BLOCK)
+    g = torch.Generator().manual_seed(_block_seed(seed, block))
+    return torch.randn(d, width, generator=g, dtype=dtype)
+
+
 def gaussian_directions(D: int, d: int, seed: int, dtype=torch.float32) -> Tensor:
     """(d, D): d directions of N(0, 1) entries, each scaled to unit norm over all D (the columns of A).
 
     Not orthogonalized (Li et al. 2018): in high D they are nearly orthogonal anyway.
     """
-    g = torch.Generator().manual_seed(seed)
-    a = torch.randn(d, D, generator=g, dtype=dtype)
+    a = torch.cat([_gaussian_block(d, D, seed, b, dtype) for b in range(-(-D // BLOCK))], dim=1)
     return a / a.norm(dim=1, keepdim=True)
+
+
+def _otf_apply(theta, seeds, norms, D, adjoint_of=None):
+    """A θ (K, D) or, with adjoint_of = g (K, D), Aᵀ g (K, d), regenerating A block by block."""
+    K, d = norms.shape
+    out = theta.new_zeros(K, D) if adjoint_of is None else theta.new_zeros(K, d)
+    for k in range(K):
+        for b in range(-(-D // BLOCK)):
+            blk = _gaussian_block(d, D, int(seeds[k]), b, theta.dtype).to(theta.device) / norms[k, :, None]
+            cols = slice(b * BLOCK, b * BLOCK + blk.shape[1])
+            if adjoint_of is None:
+                out[k, cols] = theta[k] @ blk
+            else:
+                out[k] += blk @ adjoint_of[k, cols]
+    return out
+
+
+class _OnTheFlyFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, theta, seeds, norms, D):
+        ctx.save_for_backward(seeds, norms)
+        ctx.D = D
+        return _otf_apply(theta.detach(), seeds, norms, D)
+
+    @staticmethod
+    def backward(ctx, g):
+        seeds, norms = ctx.saved_tensors
+        return _otf_apply(g, seeds, norms, ctx.D, adjoint_of=g), None, None, None
+
+
+@dataclass(frozen=True)
+class OnTheFlyDenseProjection:
+    """The same Gaussian A as `gaussian_directions`, never stored: regenerated in blocks of BLOCK rows
+    of A in the forward and again in the backward. Memory O(D + d * BLOCK); time dominated by the RNG.
+
+    seeds: (K,) long; norms: (K, d), the column norms of the unnormalized A (one pass at construction).
+    """
+
+    kind = "dense_on_the_fly"
+    seeds: Tensor
+    norms: Tensor
+    D: int
+
+    @property
+    def K(self) -> int:
+        return self.seeds.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.norms.shape[1]
+
+    def __call__(self, theta: Tensor) -> Tensor:
+        return _OnTheFlyFn.apply(theta, self.seeds, self.norms, self.D)
+
+    def to(self, device) -> "OnTheFlyDenseProjection":
+        return OnTheFlyDenseProjection(self.seeds, self.norms.to(device), self.D)
+
+    def stack(self, others: list["OnTheFlyDenseProjection"]) -> "OnTheFlyDenseProjection":
+        every = [self] + others
+        return OnTheFlyDenseProjection(torch.cat([p.seeds for p in every]), torch.cat([p.norms for p in every]), self.D)
+
+
+def gaussian_on_the_fly(D: int, d: int, seed: int, dtype=torch.float32) -> OnTheFlyDenseProjection:
+    """One member (K = 1): the matrix of gaussian_directions(D, d, seed), generated when used."""
+    sq = torch.zeros(d, dtype=torch.float64)
+    for b in range(-(-D // BLOCK)):
+        sq += _gaussian_block(d, D, seed, b, dtype).double().pow(2).sum(1)
+    return OnTheFlyDenseProjection(torch.tensor([seed]), sq.sqrt().to(dtype)[None], D)

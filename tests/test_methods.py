@@ -86,10 +86,14 @@ def test_paired_controls_share_their_directions(setup):
     d = dims[0]
     a, b = build_subspace("random_pruning", preps[0], d), build_subspace("random_pruning_t", preps[0], d)
     assert torch.equal(a.projection.index, b.projection.index)
-    a, b = build_subspace("random_affine", preps[0], d), build_subspace("burn_in_affine", preps[0], d)
-    assert torch.equal(a.projection.directions, b.projection.directions)
-    other_seed = build_subspace("random_affine", preps[1], d)
-    assert not torch.equal(a.projection.directions, other_seed.projection.directions)
+    theta = torch.randn(1, d)
+    for projection in ("dense", "sparse", "fastfood"):
+        a = build_subspace("random_affine", preps[0], d, projection)
+        b = build_subspace("burn_in_affine", preps[0], d, projection)
+        assert a.kind == b.kind == projection
+        assert torch.equal(a.projection(theta), b.projection(theta))
+        other_seed = build_subspace("random_affine", preps[1], d, projection)
+        assert not torch.equal(a.projection(theta), other_seed.projection(theta))
 
 
 def test_lottery_subspace_basis_is_orthonormal(setup):

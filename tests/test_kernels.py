@@ -1,0 +1,104 @@
+"""Projection kernels against their explicitly materialized matrices."""
+import pytest
+import torch
+
+from subspaces import (
+    DenseProjection,
+    Subspace,
+    fastfood,
+    gaussian_directions,
+    gaussian_on_the_fly,
+    sparse_random,
+    stack,
+)
+from subspaces.hadamard import fwht, hadamard_matrix
+
+D, d = 700, 40
+
+BUILDERS = {
+    "dense": lambda D, d, seed, dtype=torch.float32: DenseProjection(gaussian_directions(D, d, seed, dtype)[None]),
+    "dense_on_the_fly": lambda D, d, seed, dtype=torch.float32: gaussian_on_the_fly(D, d, seed, dtype),
+    "sparse": lambda D, d, seed, dtype=torch.float32: sparse_random(D, d, seed, dtype=dtype),
+    "fastfood": lambda D, d, seed, dtype=torch.float32: fastfood(D, d, seed, dtype=dtype),
+}
+
+
+def materialize(p) -> torch.Tensor:
+    """A as (K, D, d), column by column: A e_j."""
+    eye = torch.eye(p.d, dtype=torch.float64)
+    with torch.no_grad():
+        cols = [p(eye[j].expand(p.K, -1).to(torch.float64 if _dtype(p) == torch.float64 else torch.float32))
+                for j in range(p.d)]
+    return torch.stack(cols, dim=2).double()
+
+
+def _dtype(p):
+    for name in ("directions", "values", "G", "norms"):
+        if hasattr(p, name):
+            return getattr(p, name).dtype
+    return torch.float32
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+def test_forward_equals_the_matrix_and_the_adjoint_identity_holds(kind):
+    p = BUILDERS[kind](D, d, 3, torch.float64)
+    A = materialize(p)
+    theta = torch.randn(1, d, dtype=torch.float64)
+    torch.testing.assert_close(p(theta), torch.einsum("kDd,kd->kD", A, theta))
+    g = torch.randn(1, D, dtype=torch.float64, requires_grad=False)
+    th = theta.clone().requires_grad_()
+    (p(th) * g).sum().backward()  # <Aθ, g> = <θ, Aᵀg>: the backward is the adjoint
+    torch.testing.assert_close(th.grad, torch.einsum("kDd,kD->kd", A, g))
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+def test_columns_have_unit_norm(kind):
+    A = materialize(BUILDERS[kind](5000, 24, 1))
+    norms = A.norm(dim=1)
+    assert float((norms - 1).abs().max()) < 0.05
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+def test_same_seed_same_matrix_other_seed_other_matrix(kind):
+    a, b, c = (materialize(BUILDERS[kind](D, 16, s)) for s in (7, 7, 8))
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+def test_batched_equals_member_by_member(kind):
+    members = [BUILDERS[kind](D, d, s) for s in range(3)]
+    batched = members[0].stack(members[1:])
+    theta = torch.randn(3, d)
+    expected = torch.cat([m(theta[k : k + 1]) for k, m in enumerate(members)])
+    torch.testing.assert_close(batched(theta), expected, rtol=1e-5, atol=1e-6)
+    sub = stack([Subspace(torch.zeros(1, D), m) for m in members])
+    torch.testing.assert_close(sub.weights(theta), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_on_the_fly_dense_is_the_stored_dense_matrix():
+    stored = BUILDERS["dense"](D, d, 11)
+    otf = BUILDERS["dense_on_the_fly"](D, d, 11)
+    torch.testing.assert_close(materialize(otf), materialize(stored), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["dense_on_the_fly", "fastfood"])
+def test_custom_backward_passes_gradcheck(kind):
+    p = BUILDERS[kind](300, 12, 2, torch.float64)
+    theta = torch.randn(1, 12, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(p, (theta,))
+
+
+@pytest.mark.parametrize("L", [1, 2, 4, 64, 128, 4096])
+def test_fwht_matches_the_hadamard_matrix(L):
+    x = torch.randn(3, 2, L, dtype=torch.float64)
+    H = hadamard_matrix(L, torch.float64, "cpu")
+    torch.testing.assert_close(fwht(x), x @ H)
+    torch.testing.assert_close(fwht(fwht(x)), L * x)
+
+
+def test_fastfood_single_block_when_d_is_large():
+    p = fastfood(1000, 600, 0)
+    assert p.B.shape[1:] == (1, 1024)  # one transform covering all D, as in Li et al.
+    small = fastfood(100_000, 10, 0)
+    assert small.B.shape[2] == 256 and small.B.shape[1] == -(-100_000 // 256)
