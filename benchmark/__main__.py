@@ -8,6 +8,7 @@ USAGE = """usage: python -m benchmark VERB [ARGS]
 verbs:
   run [OVERRIDES...]   run the benchmark grid (Hydra overrides, e.g. preset=smoke seeds=[0,1])
   list                 list datasets, models, methods and presets
+  bench [OPTIONS]      time subspace steps against full-space steps (--help for options)
 """
 
 
@@ -25,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         from benchmark.cli import list_everything
 
         return list_everything()
-    print(f"error: unknown verb {verb!r}; accepted: list, run", file=sys.stderr)
+    if verb == "bench":
+        from benchmark.bench import main as bench
+
+        return bench(rest)
+    print(f"error: unknown verb {verb!r}; accepted: bench, list, run", file=sys.stderr)
     return 2
 
 

@@ -14,7 +14,6 @@ from baselines import random_coordinates
 from benchmark.prep import Preparation
 from benchmark.seeds import derive_seed
 from subspaces import CoordinateProjection, DenseProjection, IdentityProjection, Subspace, random_projection
-from subspaces.trajectory import complete_basis
 
 
 class MemberError(Exception):
@@ -77,14 +76,13 @@ def _random_projection(prep, method, d, anchor, projection) -> Subspace:
 
 
 def _trajectory(prep, method, d, anchor, projection) -> Subspace:
-    basis = prep.basis
-    if basis.shape[1] < d and not prep.complete_basis:
+    if prep.basis.shape[1] < d:
         raise MemberError(
-            f"the trajectory spans only {basis.shape[1]} directions but d = {d}; record more snapshots "
+            f"the trajectory spans only {prep.rank} directions but d = {d}; record more snapshots "
             f"(more epochs or a smaller trajectory.every) or set trajectory.complete=true"
         )
-    basis = complete_basis(basis, d, derive_seed(prep.seed, "basis_completion", d))
-    return Subspace(anchor[None].clone(), DenseProjection(basis.T.contiguous()[None].to(anchor.device)))
+    rows = prep.basis[:, :d].T.contiguous()  # (d, D)
+    return Subspace(anchor[None].clone(), DenseProjection(rows[None].to(anchor.device)))
 
 
 DIRECTIONS: dict[str, Callable[..., Subspace]] = {

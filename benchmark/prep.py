@@ -21,6 +21,7 @@ from benchmark.flat import FlatModel
 from benchmark.seeds import derive_seed
 from benchmark.train import Group, TrainConfig, steps_per_epoch, train_population
 from subspaces import CoordinateProjection, IdentityProjection, Subspace, principal_directions
+from subspaces.trajectory import complete_basis
 
 
 @dataclass
@@ -32,8 +33,8 @@ class Preparation:
     wt: Tensor | None = None  # (D,), w after burn_in_steps full-space steps
     burn_in_steps: int = 0
     full_steps: int = 0  # length of the full-space run, in optimizer steps
-    basis: Tensor | None = None  # (D, r) orthonormal principal directions of the trajectory
-    complete_basis: bool = True
+    basis: Tensor | None = None  # (D, r) orthonormal: principal directions of the trajectory, then completion
+    rank: int = 0  # how many of basis's columns are principal directions of the trajectory
     tickets: dict[str, dict[int, Tensor]] = field(default_factory=dict)  # anchor -> d -> kept index (d,)
     ticket_rounds: dict[int, int] = field(default_factory=dict)  # d -> IMP training runs to reach it
 
@@ -73,8 +74,8 @@ def prepare(
     """Preparation for every seed at once. w0: (S, D) in seed order. needs ⊆ {"wt", "full_run", "imp"}."""
     S, D = w0.shape
     full_steps = train_cfg.epochs * steps_per_epoch(len(data.y_train), train_cfg.batch_size)
-    preps = {s: Preparation(seed=s, w0=w0[i], burn_in_steps=burn_in_steps, full_steps=full_steps,
-                            complete_basis=trajectory_complete) for i, s in enumerate(seeds)}
+    preps = {s: Preparation(seed=s, w0=w0[i], burn_in_steps=burn_in_steps, full_steps=full_steps)
+             for i, s in enumerate(seeds)}
     if not needs & {"wt", "full_run", "imp"}:
         return preps
     if burn_in_steps > full_steps:
@@ -102,7 +103,13 @@ def prepare(
     if record_trajectory:
         traj = torch.stack(snapshots, dim=1)  # (S, T, D)
         for i, s in enumerate(seeds):
-            preps[s].basis = principal_directions(traj[i].to(w0.device), basis_dim, trajectory_centered)
+            basis = principal_directions(traj[i].to(w0.device), basis_dim, trajectory_centered)
+            preps[s].rank = basis.shape[1]
+            if trajectory_complete and basis.shape[1] < basis_dim:
+                # Completed once, at the largest d: every smaller d takes a prefix of the same basis.
+                say(f"trajectory rank {basis.shape[1]} < d = {basis_dim}: completing with random orthonormal directions")
+                basis = complete_basis(basis, basis_dim, derive_seed(s, "basis_completion"))
+            preps[s].basis = basis
         del traj, snapshots
 
     if "imp" in needs and ticket_dims:

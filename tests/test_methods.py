@@ -137,15 +137,24 @@ def test_preparation_trains_the_full_space_run_once_for_all_seeds(monkeypatch):
     assert calls == [[("identity", len(SEEDS))], [("coordinates", 2 * len(SEEDS))]]
 
 
-def test_lottery_subspace_without_completion_fails_clearly_when_d_exceeds_the_trajectory(setup):
+def test_lottery_subspace_without_completion_fails_clearly_when_d_exceeds_the_trajectory():
+    from tests.conftest import blobs
+    from benchmark.flat import FlatModel
     from benchmark.methods import MemberError
 
-    _, _, preps, _, _ = setup
-    p = preps[0]
-    rank = p.basis.shape[1]
-    p.complete_basis = False
-    try:
-        with pytest.raises(MemberError, match="trajectory spans only"):
-            build_subspace("lottery_subspace", p, rank + 1)
-    finally:
-        p.complete_basis = True
+    data = blobs()
+    make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[16])
+    flat = FlatModel.of(make())
+    w0 = torch.stack([init_weights(make, flat, 0)])
+    steps = CFG.epochs * 4  # 256 training points at batch 64
+    for complete in (False, True):
+        p = prepare([0], w0, flat, data, CFG, {"full_run"}, [], 0, basis_dim=steps + 5,
+                    trajectory_complete=complete)[0]
+        assert p.rank == steps
+        if complete:
+            s = build_subspace("lottery_subspace", p, steps + 5)
+            rows = s.projection.directions[0]
+            torch.testing.assert_close(rows @ rows.T, torch.eye(steps + 5), atol=1e-5, rtol=0)
+        else:
+            with pytest.raises(MemberError, match=f"trajectory spans only {steps} directions"):
+                build_subspace("lottery_subspace", p, steps + 1)

@@ -1,0 +1,249 @@
+"""`python -m benchmark bench`: the cost of subspace training, measured side by side in one process.
+
+projection lines: a full-space training step against a subspace step for each projection and d
+(the same `Population.step` that training uses), with overhead = step_ms / full_step_ms and the
+peak memory the configuration added. population lines: member-steps per second, K members
+batched in one step versus the same K members stepped one after another.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+import torch
+
+from benchmark.flat import FlatModel
+from benchmark.models import MODELS, create_model
+from benchmark.train import Group, Population, TrainConfig
+from subspaces import CoordinateProjection, IdentityProjection, Subspace, random_projection, stack
+
+# The inputs each bench model is measured on (random data; only the shapes matter).
+BENCH_INPUTS = {
+    "lenet_300_100": ((1, 28, 28), 10),
+    "lenet5": ((1, 28, 28), 10),
+    "mlp": ((1, 40), 10),
+    "cnn1d": ((1, 40), 10),
+}
+DIMS = (10, 100, 1000, 10_000, 100_000)
+PROJECTIONS = ("dense", "sparse", "fastfood")
+POPULATION_K = (1, 8, 32, 128)
+# On-the-fly dense regenerates D*d Gaussians twice per step; above this many it takes minutes a step.
+MAX_ON_THE_FLY = 2_000_000_000
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+@contextmanager
+def peak_memory(device: torch.device):
+    """Yields a dict whose 'mb' is, after the block, the peak memory the block added.
+
+    CUDA: the allocator's peak. CPU: resident memory sampled every millisecond (large tensors are
+    returned to the OS when freed, so a configuration's peak is seen above the baseline before it).
+    """
+    out = {"mb": float("nan")}
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        yield out
+        torch.cuda.synchronize()
+        out["mb"] = (torch.cuda.max_memory_allocated() - base) / 2**20
+        return
+    base = _rss_bytes()
+    peak = [base]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        yield out
+    finally:
+        stop.set()
+        t.join()
+        out["mb"] = (max(peak[0], _rss_bytes()) - base) / 2**20
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_steps(pop: Population, x, y, device, repeats: int, budget_s: float = 20.0) -> float:
+    """Median milliseconds of pop.step over `repeats` steps after warm-up (fewer when a step is slow)."""
+    times = []
+    for i in range(repeats + 2):
+        _sync(device)
+        t = time.perf_counter()
+        pop.step(x, y.expand(pop.K, -1), True)
+        _sync(device)
+        dt = time.perf_counter() - t
+        if i >= 2 or dt > budget_s / 4:
+            times.append(dt)
+        if sum(times) > budget_s and times:
+            break
+    return 1e3 * statistics.median(times)
+
+
+def _model(name, device):
+    shape, classes = BENCH_INPUTS[name]
+    torch.manual_seed(0)
+    flat = FlatModel.of(create_model(name, shape, classes).to(device))
+    return flat, shape, classes
+
+
+def bench_projections(model: str, batch: int, device: torch.device, dims=DIMS, projections=PROJECTIONS,
+                      repeats: int = 20, emit=print) -> list[dict]:
+    flat, shape, classes = _model(model, device)
+    D = flat.D
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, *shape, generator=g).to(device)
+    y = torch.randint(0, classes, (1, batch), generator=g).to(device)
+    cfg = TrainConfig()
+    w0 = flat.flatten()[None]
+
+    def full_step():
+        pop = Population(flat, [Group(Subspace(w0.clone(), IdentityProjection(1, D)), 1e-3, (0,))], cfg)
+        return time_steps(pop, x, y, device, repeats)
+
+    rows = []
+    for kind in projections:
+        for d in dims:
+            if d >= D:
+                continue
+            if kind == "dense" and D * d * 4 > 256 * 2**20 and D * d > MAX_ON_THE_FLY:
+                emit(f"# skipped dense d={d}: on the fly it regenerates {D * d:.1e} Gaussians twice a step")
+                continue
+            with peak_memory(device) as mem:
+                proj = random_projection(kind, D, d, seed=1).to(device)
+                pop = Population(flat, [Group(Subspace(w0.clone(), proj), 1e-2, (0,))], cfg)
+                step_ms = time_steps(pop, x, y, device, repeats)
+                del pop, proj
+            full_ms = full_step()  # measured right after, so both see the same machine state
+            row = dict(kind="projection", projection=kind if kind != "dense" or D * d * 4 <= 256 * 2**20
+                       else "dense_on_the_fly", model=model, D=D, d=d, K=1, device=str(device),
+                       step_ms=round(step_ms, 3), full_step_ms=round(full_ms, 3),
+                       overhead=round(step_ms / full_ms, 3), peak_mem_mb=round(mem["mb"], 1))
+            rows.append(row)
+            emit(row)
+    return rows
+
+
+def bench_population(model: str, batch: int, device: torch.device, ks=POPULATION_K, ratio: float = 10.0,
+                     repeats: int = 10, emit=print) -> list[dict]:
+    """Member-steps per second for K members of one subspace kind, batched vs one at a time."""
+    flat, shape, classes = _model(model, device)
+    D = flat.D
+    d = round(D / ratio)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, *shape, generator=g).to(device)
+    y = torch.randint(0, classes, (1, batch), generator=g).to(device)
+    cfg = TrainConfig()
+    w0 = flat.flatten()[None]
+
+    def member(kind, k):
+        if kind == "coordinates":
+            idx = torch.randperm(D, generator=torch.Generator().manual_seed(k))[:d].sort().values
+            return Subspace(w0 * 0, CoordinateProjection(idx[None], D)).to(device)
+        return Subspace(w0.clone(), random_projection(kind, D, d, seed=k)).to(device)
+
+    rows = []
+    for kind in ("coordinates", "fastfood"):
+        for K in ks:
+            members = [member(kind, k) for k in range(K)]
+            batched = Population(flat, [Group(stack(members), 1e-2, tuple([0] * K))], cfg)
+            batched_ms = time_steps(batched, x, y, device, repeats)
+            singles = [Population(flat, [Group(m, 1e-2, (0,))], cfg) for m in members]
+            seq_ms = []
+            for _ in range(max(2, repeats // 4)):
+                _sync(device)
+                t = time.perf_counter()
+                for p in singles:
+                    p.step(x, y, True)
+                _sync(device)
+                seq_ms.append(1e3 * (time.perf_counter() - t))
+            seq = statistics.median(seq_ms[1:] if len(seq_ms) > 2 else seq_ms)
+            row = dict(kind="population", projection=kind, model=model, D=D, d=d, K=K, device=str(device),
+                       batched_steps_per_s=round(1e3 * K / batched_ms, 1),
+                       sequential_steps_per_s=round(1e3 * K / seq, 1),
+                       speedup=round(seq / batched_ms, 2))
+            rows.append(row)
+            emit(row)
+    return rows
+
+
+def _table(rows: list[dict], keys: list[str]) -> str:
+    widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
+    line = lambda vals: "  ".join(str(v).rjust(w) for v, w in zip(vals, widths))
+    return "\n".join([line(keys)] + [line([r[k] for k in keys]) for r in rows])
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmark bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="lenet_300_100", choices=sorted(BENCH_INPUTS))
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--kind", default="projection,population",
+                    help="comma-separated: projection, population (default: both)")
+    ap.add_argument("--dims", default=",".join(map(str, DIMS)), help="subspace dimensions d, comma-separated")
+    ap.add_argument("--projections", default=",".join(PROJECTIONS))
+    ap.add_argument("--population-model", default="mlp", choices=sorted(BENCH_INPUTS))
+    ap.add_argument("--population-k", default=",".join(map(str, POPULATION_K)))
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--json", action="store_true", help="one JSON object per line instead of tables")
+    args = ap.parse_args(argv)
+
+    from benchmark.errors import UserError
+    from benchmark.run import resolve_device
+
+    try:
+        device = resolve_device(args.device)
+        kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
+        for k in kinds:
+            if k not in ("projection", "population"):
+                raise UserError(f"unknown bench kind {k!r}; accepted: population, projection")
+        projections = [p.strip() for p in args.projections.split(",") if p.strip()]
+        for p in projections:
+            if p not in PROJECTIONS:
+                raise UserError(f"unknown projection {p!r}; accepted: {', '.join(PROJECTIONS)}")
+        dims = [int(v) for v in args.dims.split(",")]
+        ks = [int(v) for v in args.population_k.split(",")]
+        if args.batch < 1 or min(dims) < 1 or min(ks) < 1:
+            raise UserError("--batch, --dims and --population-k take whole numbers >= 1")
+    except ValueError as e:
+        print(f"error: {e}; --dims and --population-k take comma-separated whole numbers", file=sys.stderr)
+        return 2
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    torch.set_grad_enabled(True)
+    emit = (lambda r: print(json.dumps(r) if isinstance(r, dict) else r, flush=True)) if args.json else \
+        (lambda r: print(r, file=sys.stderr, flush=True) if isinstance(r, str) else None)
+    if not args.json:
+        print(f"# device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}", flush=True)
+    if "projection" in kinds:
+        rows = bench_projections(args.model, args.batch, device, dims, projections, args.repeats, emit)
+        if not args.json and rows:
+            print(f"\n## projection: {args.model} (D = {rows[0]['D']:,}), batch {args.batch}, {device}")
+            print(_table(rows, ["projection", "d", "step_ms", "full_step_ms", "overhead", "peak_mem_mb"]))
+    if "population" in kinds:
+        rows = bench_population(args.population_model, args.batch, device, ks, repeats=args.repeats, emit=emit)
+        if not args.json and rows:
+            print(f"\n## population: {args.population_model} (D = {rows[0]['D']:,}, d = {rows[0]['d']:,}), "
+                  f"batch {args.batch}, {device}")
+            print(_table(rows, ["projection", "K", "batched_steps_per_s", "sequential_steps_per_s", "speedup"]))
+    return 0
