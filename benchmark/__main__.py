@@ -9,6 +9,7 @@ verbs:
   run [OVERRIDES...]   run the benchmark grid (Hydra overrides, e.g. preset=smoke seeds=[0,1])
   list                 list datasets, models, methods and presets
   bench [OPTIONS]      time subspace steps against full-space steps (--help for options)
+  leaderboard [OPTS]   tables and plots from the runs in MLflow (--help for options)
 """
 
 
@@ -26,11 +27,15 @@ def main(argv: list[str] | None = None) -> int:
         from benchmark.cli import list_everything
 
         return list_everything()
+    if verb == "leaderboard":
+        from benchmark.cli import leaderboard_main
+
+        return leaderboard_main(rest)
     if verb == "bench":
         from benchmark.bench import main as bench
 
         return bench(rest)
-    print(f"error: unknown verb {verb!r}; accepted: bench, list, run", file=sys.stderr)
+    print(f"error: unknown verb {verb!r}; accepted: bench, leaderboard, list, run", file=sys.stderr)
     return 2
 
 

@@ -17,7 +17,8 @@ from benchmark.methods import METHODS, prep_steps
 from benchmark.models import create_model
 from benchmark.prep import init_weights, prepare
 from benchmark import tracking
-from leaderboards import accuracy_table
+from leaderboards import build, to_text
+from leaderboards.write import write
 
 
 def resolve_device(name: str) -> torch.device:
@@ -42,8 +43,24 @@ def member_params(cfg: RunConfig, outcome: MemberOutcome, D: int, lr: float) -> 
     }
 
 
+def publish_leaderboard(client, parent: str, records: list[dict], dataset: str, model: str):
+    """Build the leaderboard of one parent run's members; log its files and dstar90.<method> metrics on it."""
+    import tempfile
+    from pathlib import Path
+
+    lb = build(records, dataset, model)
+    with tempfile.TemporaryDirectory() as tmp:
+        write(lb, Path(tmp))
+        client.log_artifacts(parent, tmp, "leaderboard")
+    metrics = {f"dstar90.{row.method}": row.threshold.d for row in lb.rows
+               if row.threshold is not None and row.threshold.d is not None}
+    metrics.update({f"compression90.{row.method}": row.compression for row in lb.rows if row.compression})
+    tracking.log_values(client, parent, metrics=metrics)
+    return lb
+
+
 def run(cfg: RunConfig, out=sys.stdout) -> dict:
-    """Run the whole grid. Returns {"parent_run_id", "outcomes", "table", "uri"}."""
+    """Run the whole grid. Returns {"parent_run_id", "outcomes", "leaderboard", "uri"}."""
     from tqdm import tqdm
 
     from benchmark.grid import lr_for
@@ -119,19 +136,20 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
                     on_epoch=lambda e, K: bar.update(K))
         bar.close()
         wall = time.perf_counter() - t0
-        records = [dict(method=o.cell.method, ratio=o.cell.ratio, d=o.cell.d, seed=o.cell.seed,
-                        status=o.status, **o.metrics) for o in outcomes]
-        table = accuracy_table(records, method_order=list(cfg.methods))
-        client.log_text(parent, table + "\n", "leaderboard.md")
+        records = [dict(method=o.cell.method, ratio=o.cell.ratio, d=o.cell.d, D=D, seed=o.cell.seed,
+                        status=o.status, num_classes=data.num_classes, **o.metrics) for o in outcomes]
+        lb = publish_leaderboard(client, parent, records, cfg.dataset["name"], cfg.model["name"])
         tracking.log_values(client, parent, metrics={"wall_time_s": wall})
-        failed = [o for o in outcomes if o.status == "FAILED"]
-        say(f"\ntest accuracy, mean ± std over {len(cfg.seeds)} seed(s) (rows: method, columns: D/d):\n{table}")
-        for o in failed:
-            say(f"FAILED {o.cell.name}: {o.reason}")
+        say(f"\nleaderboard (test accuracy mean ± std over {len(cfg.seeds)} seed(s); ranked by D/d*90):\n{to_text(lb)}")
+        for o in outcomes:
+            if o.status == "FAILED":
+                say(f"FAILED {o.cell.name}: {o.reason}")
+        artifacts = client.get_run(parent).info.artifact_uri
         say(f"\n{len(outcomes)} members in {wall:.1f}s; parent run {parent} in experiment {cfg.experiment_name!r}")
+        say(f"plots and tables: {artifacts}/leaderboard/")
         say(f"to compare them: {tracking.ui_command(uri)}")
         status = "FINISHED"
-        return {"parent_run_id": parent, "outcomes": outcomes, "table": table, "uri": uri}
+        return {"parent_run_id": parent, "outcomes": outcomes, "leaderboard": lb, "uri": uri}
     except KeyboardInterrupt:
         status = "KILLED"
         raise

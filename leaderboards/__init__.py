@@ -1,8 +1,9 @@
-"""Turning runs into comparisons: tables of accuracy per (method, ratio), threshold dimensions, plots.
+"""Turning runs into comparisons: ranked tables, threshold dimensions (d*90, d*(eps)), plots.
 
-Functions here take plain records (dicts with method, ratio, d, seed, status and metrics), so they
-work the same on fresh outcomes and on runs read back from MLflow.
+Functions here take plain records (dicts with method, ratio, d, D, seed, status and metrics), so they
+work the same on fresh outcomes and on runs read back from MLflow (`leaderboards.source`).
 """
-from leaderboards.table import accuracy_table, summarize
+from leaderboards.build import Leaderboard, build, to_csv, to_markdown, to_text
+from leaderboards.table import summarize
 
-__all__ = ["accuracy_table", "summarize"]
+__all__ = ["Leaderboard", "build", "to_csv", "to_markdown", "to_text", "summarize"]

@@ -1,0 +1,196 @@
+"""A leaderboard from run records: ranked table, threshold dimensions, success probabilities.
+
+Records are plain dicts, one per member: method, ratio, d, D, seed, status, test_acc, train_acc,
+prep_steps (as logged on child runs). Works the same on fresh outcomes and on runs read from MLflow.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from leaderboards.table import summarize
+from leaderboards.threshold import Threshold, dstar, success_probability, threshold_training_dimension
+
+FAMILY_ORDER = ("full", "pruning", "general")
+
+
+@dataclass
+class MethodRow:
+    method: str
+    threshold: Threshold | None  # None for `full`
+    prep_steps: float
+    acc: dict[float, dict]  # ratio -> summary (mean, std, n, failed, d)
+
+    @property
+    def compression(self) -> float | None:
+        return None if self.threshold is None or self.threshold.d is None else self.D / self.threshold.d
+
+    D: int = 0
+
+
+@dataclass
+class Leaderboard:
+    dataset: str
+    model: str
+    D: int
+    ratios: list[float]
+    full_acc: float
+    rows: list[MethodRow]  # ranked
+    eps: list[float] = field(default_factory=list)
+    success: dict[str, np.ndarray] = field(default_factory=dict)  # method -> (n_eps, n_d)
+    success_ds: dict[str, list[float]] = field(default_factory=dict)
+    dstar_eps: dict[str, list[float | None]] = field(default_factory=dict)
+
+
+def _matrix(records, method, metric, ratios, seeds):
+    """(S, n_ratio) of metric per seed and ratio, NaN where missing or FAILED."""
+    out = np.full((len(seeds), len(ratios)), np.nan)
+    for r in records:
+        if r["method"] == method and r["status"] == "FINISHED":
+            out[seeds.index(r["seed"]), ratios.index(float(r["ratio"]))] = float(r[metric])
+    return out
+
+
+def build(records: list[dict], dataset: str = "", model: str = "", eps: list[float] | None = None,
+          delta: float = 0.5, fraction: float = 0.9, n_boot: int = 1000) -> Leaderboard:
+    if not records:
+        raise ValueError("no runs to build a leaderboard from")
+    D = int(records[0]["D"])
+    summary = summarize(records)
+    seeds = sorted({r["seed"] for r in records})
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    full = [float(r["test_acc"]) for r in records if r["method"] == "full" and r["status"] == "FINISHED"]
+    full_acc = float(np.mean(full)) if full else math.nan
+    if eps is None:
+        chance = 1.0 / max(2, int(records[0].get("num_classes", 10)))
+        full_train = [float(r["train_acc"]) for r in records if r["method"] == "full" and r["status"] == "FINISHED"]
+        top = float(np.mean(full_train)) if full_train else 1.0
+        eps = [round(float(e), 3) for e in np.linspace(chance + 0.5 * (top - chance) / 4, top * 0.98, 6)]
+
+    rows, success, success_ds, dstar_eps = [], {}, {}, {}
+    for m in methods:
+        rs = [r for r in records if r["method"] == m]
+        ratios = sorted({float(r["ratio"]) for r in rs}, reverse=True)  # ascending d
+        ds = [D / ratio for ratio in ratios]
+        ds = [float(summary[(m, ratio)]["d"]) for ratio in ratios]
+        acc = {ratio: summary[(m, ratio)] for ratio in ratios}
+        threshold = None
+        if m != "full" and full:
+            threshold = dstar(_matrix(records, m, "test_acc", ratios, seeds), ds, np.array(full), fraction,
+                              n_boot=n_boot)
+        prep = [float(r.get("prep_steps", 0) or 0) for r in rs]
+        if threshold is not None and threshold.d is not None:
+            at = [r for r in rs if float(r["d"]) >= threshold.d - 1e-9]
+            at_d = min(float(r["d"]) for r in at)
+            prep = [float(r.get("prep_steps", 0) or 0) for r in at if float(r["d"]) == at_d]
+        rows.append(MethodRow(m, threshold, float(np.mean(prep)) if prep else 0.0, acc, D))
+        train = _matrix(records, m, "train_acc", ratios, seeds)
+        success[m] = success_probability(train, eps)
+        success_ds[m] = ds
+        dstar_eps[m] = threshold_training_dimension(success[m], ds, delta)
+
+    def rank_key(row: MethodRow):
+        if row.method == "full":
+            return (0, 0.0)
+        c = row.compression
+        return (1, -c) if c is not None else (2, 0.0)
+
+    rows.sort(key=rank_key)
+    all_ratios = sorted({float(r["ratio"]) for r in records})
+    return Leaderboard(dataset, model, D, all_ratios, full_acc, rows, eps, success, success_ds, dstar_eps)
+
+
+def _fmt_d(v: float | None) -> str:
+    return "not reached" if v is None else f"{v:,.0f}"
+
+
+def table_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the ranked table, as strings."""
+    header = ["rank", "method", "d*90 [95% CI]", "D/d*90"] + [f"acc @ D/d={r:g}" for r in lb.ratios] + ["prep steps"]
+    out = []
+    rank = 0
+    for row in lb.rows:
+        if row.method == "full":
+            dcell, comp, rk = f"{lb.D:,} (reference)", "1", "-"
+        else:
+            rank += 1
+            rk = str(rank)
+            t = row.threshold
+            if t is None or t.d is None:
+                dcell, comp = "not reached", "-"
+            else:
+                dcell = f"{t.d:,.0f} [{_fmt_d(t.low)}, {_fmt_d(t.high)}]"
+                comp = f"{row.compression:,.1f}"
+        accs = []
+        for r in lb.ratios:
+            c = row.acc.get(r)
+            if c is None:
+                accs.append("")
+            elif c["n"] == 0:
+                accs.append(f"FAILED ({c['failed']})")
+            else:
+                accs.append(f"{c['mean']:.3f} ± {c['std']:.3f}" + (f" ({c['failed']} failed)" if c["failed"] else ""))
+        out.append([rk, row.method, dcell, comp] + accs + [f"{row.prep_steps:,.0f}"])
+    return header, out
+
+
+def to_markdown(lb: Leaderboard) -> str:
+    header, rows = table_rows(lb)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def to_text(lb: Leaderboard) -> str:
+    """The ranked table for a terminal: aligned columns."""
+    header, rows = table_rows(lb)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    fmt = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def to_csv(lb: Leaderboard) -> str:
+    """One row per method, machine-readable (numbers unformatted; empty = not reached)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    acc_cols = [f"acc_mean_r{r:g}" for r in lb.ratios] + [f"acc_std_r{r:g}" for r in lb.ratios]
+    w.writerow(["rank", "method", "D", "dstar90", "dstar90_low", "dstar90_high", "compression90", "prep_steps"]
+               + acc_cols)
+    rank = 0
+    num = lambda v, p=6: "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{p}g}"
+    for row in lb.rows:
+        t = row.threshold
+        rank += row.method != "full"
+        means = [num(row.acc[r]["mean"]) if r in row.acc else "" for r in lb.ratios]
+        stds = [num(row.acc[r]["std"]) if r in row.acc else "" for r in lb.ratios]
+        w.writerow([0 if row.method == "full" else rank, row.method, lb.D,
+                    num(t.d if t else float(lb.D)), num(t.low if t else None), num(t.high if t else None),
+                    num(row.compression if t else 1.0), num(row.prep_steps)] + means + stds)
+    return buf.getvalue()
+
+
+def success_csv(lb: Leaderboard) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["method", "eps", "d", "P_s", "dstar_eps"])
+    for m, ps in lb.success.items():
+        for i, e in enumerate(lb.eps):
+            for j, d in enumerate(lb.success_ds[m]):
+                ds = lb.dstar_eps[m][i]
+                w.writerow([m, e, int(d), f"{ps[i, j]:.4g}", "" if ds is None else int(ds)])
+    return buf.getvalue()
+
+
+def to_html(lb: Leaderboard) -> str:
+    header, rows = table_rows(lb)
+    esc = lambda s: s.replace("&", "&amp;").replace("<", "&lt;")
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return (f"<html><head><meta charset='utf-8'><title>{lb.dataset}-{lb.model}</title></head><body>"
+            f"<h1>{esc(lb.dataset)} / {esc(lb.model)} (D = {lb.D:,})</h1>"
+            f"<table border='1' cellpadding='4'><tr>{head}</tr>{body}</table>"
+            f"<p><img src='accuracy_vs_compression.png' width='720'></p></body></html>")

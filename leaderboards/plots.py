@@ -1,0 +1,121 @@
+"""Plots a reader takes in at a glance: accuracy vs compression, P_s heatmaps, d*(eps) curves."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
+
+from leaderboards.build import Leaderboard  # noqa: E402
+
+# One colour per family, one line style per anchor: pruning in warm colours, general subspaces in cool ones.
+STYLE = {
+    "random_pruning": ("#e6550d", "--", "v"),
+    "random_pruning_t": ("#e6550d", "-", "v"),
+    "lottery_ticket": ("#a63603", "--", "s"),
+    "lottery_ticket_t": ("#a63603", "-", "s"),
+    "random_affine": ("#6baed6", "--", "o"),
+    "burn_in_affine": ("#6baed6", "-", "o"),
+    "lottery_subspace": ("#08519c", "--", "D"),
+    "lottery_subspace_t": ("#08519c", "-", "D"),
+}
+
+
+def _style(method: str):
+    return STYLE.get(method, ("#555555", "-", "x"))
+
+
+def accuracy_vs_compression(lb: Leaderboard, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    for row in lb.rows:
+        if row.method == "full":
+            continue
+        ratios = sorted(row.acc)
+        mean = np.array([row.acc[r]["mean"] for r in ratios])
+        std = np.array([row.acc[r]["std"] for r in ratios])
+        color, ls, marker = _style(row.method)
+        label = row.method
+        if row.compression is not None:
+            label += f"  (D/d*90 = {row.compression:,.0f})"
+        ax.plot(ratios, mean, ls=ls, marker=marker, color=color, label=label, lw=1.8, ms=5)
+        ax.fill_between(ratios, mean - std, mean + std, color=color, alpha=0.12, lw=0)
+    if math.isfinite(lb.full_acc):
+        ax.axhline(lb.full_acc, color="black", lw=1.2, label=f"full network ({lb.full_acc:.3f})")
+        ax.axhline(0.9 * lb.full_acc, color="black", lw=1, ls=":", label="90% of full")
+    ax.set_xscale("log")
+    tested = [r for r in lb.ratios if r > 1]
+    ax.set_xticks(tested, [f"{r:g}" for r in tested])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("compression D/d (log scale; d = round(D/ratio) trainable scalars)")
+    ax.set_ylabel("test accuracy (mean ± std over seeds)")
+    ax.set_title(f"{lb.dataset} / {lb.model}, D = {lb.D:,}: which method compresses furthest")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left", title="dashed: offset w0, solid: offset w_t", title_fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def success_heatmaps(lb: Leaderboard, path: Path) -> Path:
+    methods = [m for m in lb.success if m != "full"]
+    cols = min(4, max(1, len(methods)))
+    rows = math.ceil(len(methods) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), dpi=110, squeeze=False,
+                             sharey=True, constrained_layout=True)
+    im = None
+    for ax, m in zip(axes.flat, methods):
+        ps = lb.success[m]
+        ds = lb.success_ds[m]
+        im = ax.imshow(ps, origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        ax.set_xticks(range(len(ds)), [f"{d:,.0f}" for d in ds], rotation=45, fontsize=7)
+        ax.set_yticks(range(len(lb.eps)), [f"{e:.2f}" for e in lb.eps], fontsize=7)
+        ax.set_title(m, fontsize=9)
+        ax.set_xlabel("d (trainable scalars)", fontsize=8)
+        if ax in axes[:, 0]:
+            ax.set_ylabel("train-acc threshold ε", fontsize=8)
+    for ax in list(axes.flat)[len(methods):]:
+        ax.axis("off")
+    if im is not None:
+        fig.colorbar(im, ax=axes, shrink=0.8, label="P_s(d, ε): share of seeds reaching ε")
+    fig.get_layout_engine().set(w_pad=0.05, h_pad=0.1)
+    fig.suptitle(f"{lb.dataset} / {lb.model}: success probability", fontsize=11)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def dstar_curves(lb: Leaderboard, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for m, values in lb.dstar_eps.items():
+        if m == "full":
+            continue
+        pts = [(e, v) for e, v in zip(lb.eps, values) if v is not None]
+        if not pts:
+            continue
+        color, ls, marker = _style(m)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], ls=ls, marker=marker, color=color, label=m)
+    ax.set_yscale("log")
+    ax.set_xlabel("training-accuracy threshold ε")
+    ax.set_ylabel("threshold training dimension d*(ε) (log)")
+    ax.set_title(f"{lb.dataset} / {lb.model}: lower is better (fewer dimensions needed)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_plots(lb: Leaderboard, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        accuracy_vs_compression(lb, out / "accuracy_vs_compression.png"),
+        success_heatmaps(lb, out / "success_probability.png"),
+        dstar_curves(lb, out / "dstar_eps.png"),
+    ]

@@ -1,0 +1,74 @@
+"""Reading child runs back from MLflow (through mlflow.search_runs only) as leaderboard records."""
+from __future__ import annotations
+
+import math
+
+
+def records_from_mlflow(experiment: str | None = None, parent_run_id: str | None = None,
+                        tracking_uri: str | None = None) -> dict[tuple[str, str], list[dict]]:
+    """{(dataset, model): [record, ...]} from the child runs of one parent run or of a whole experiment.
+
+    In an experiment holding several invocations, a member run more than once (same config_hash)
+    counts once: its latest FINISHED run, else its latest run.
+    """
+    import mlflow
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    if parent_run_id:
+        parent = mlflow.get_run(parent_run_id)
+        df = mlflow.search_runs(experiment_ids=[parent.info.experiment_id],
+                                filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                                max_results=100_000)
+    else:
+        exp = mlflow.get_experiment_by_name(experiment)
+        if exp is None:
+            names = [e.name for e in mlflow.search_experiments()]
+            raise LookupError(f"no experiment named {experiment!r}; experiments in this store: {', '.join(names) or 'none'}")
+        df = mlflow.search_runs(experiment_ids=[exp.experiment_id], filter_string="params.method != ''",
+                                max_results=100_000)
+    if df.empty:
+        return {}
+    df = df.sort_values("start_time")
+    chosen: dict[str, dict] = {}
+    for _, row in df.iterrows():
+        rec = _record(row)
+        if rec is None:
+            continue
+        key = rec["config_hash"] or row["run_id"]
+        if key not in chosen or rec["status"] == "FINISHED" or chosen[key]["status"] != "FINISHED":
+            chosen[key] = rec
+    out: dict[tuple[str, str], list[dict]] = {}
+    for rec in chosen.values():
+        out.setdefault((rec["dataset"], rec["model"]), []).append(rec)
+    return out
+
+
+def _record(row) -> dict | None:
+    get = lambda k: row.get(k)
+    method = get("params.method")
+    if not isinstance(method, str) or not method:
+        return None
+    num = lambda k: float(get(k)) if get(k) is not None and not _isnan(get(k)) else math.nan
+    return {
+        "method": method,
+        "dataset": get("params.dataset"),
+        "model": get("params.model"),
+        "D": int(float(get("params.D"))),
+        "d": int(float(get("params.d"))),
+        "ratio": float(get("params.ratio")),
+        "seed": int(float(get("params.seed"))),
+        "status": get("status"),
+        "config_hash": get("params.config_hash"),
+        "test_acc": num("metrics.test_acc"),
+        "train_acc": num("metrics.train_acc"),
+        "prep_steps": num("metrics.prep_steps"),
+        "run_id": get("run_id"),
+    }
+
+
+def _isnan(v) -> bool:
+    try:
+        return math.isnan(float(v))
+    except (TypeError, ValueError):
+        return False
