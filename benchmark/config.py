@@ -49,6 +49,7 @@ class RunConfig:
     imp: ImpConfig
     device: str
     population: bool
+    memory_budget_mb: float | None
     tracking_uri: str | None
     experiment: str | None
     preset: str = "default"
@@ -63,7 +64,8 @@ class RunConfig:
     def hash(self, *extra: Any) -> str:
         """Content hash of everything that changes results (not where they are logged)."""
         d = self.to_dict()
-        for k in ("tracking_uri", "experiment", "population", "preset", "methods", "ratios", "seeds"):
+        for k in ("tracking_uri", "experiment", "population", "memory_budget_mb", "preset", "methods", "ratios",
+                  "seeds"):
             d.pop(k)
         blob = json.dumps([d, *extra], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -166,6 +168,8 @@ def build_config(raw: dict) -> RunConfig:
         imp=imp_cfg,
         device=_choice("device", raw["device"], DEVICES),
         population=bool(raw["population"]),
+        memory_budget_mb=None if raw.get("memory_budget_mb") is None
+        else _positive("memory_budget_mb", raw["memory_budget_mb"]),
         tracking_uri=tracking.get("uri"),
         experiment=tracking.get("experiment"),
         preset=str(raw.get("preset_name", "default")),

@@ -1,6 +1,8 @@
 """A model as a pure function of one flat weight vector w (D,), run with torch.func.functional_call."""
 from __future__ import annotations
 
+import warnings
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -49,5 +51,22 @@ class FlatModel:
         return functional_call(self.module, self.unflatten(w), (x,))
 
     def batched(self, W: Tensor, x: Tensor, shared_input: bool) -> Tensor:
-        """W (K, D) -> logits (K, B, classes); x is (B, ...) when shared_input else (K, B, ...)."""
-        return vmap(self, in_dims=(0, None if shared_input else 0))(W, x)
+        """W (K, D) -> logits (K, B, classes); x is (B, ...) when shared_input else (K, B, ...).
+
+        Runs the members with torch.func.vmap; a model that vmap cannot run (data-dependent control
+        flow, in-place updates of unbatched state, ...) runs member by member, with one warning.
+        """
+        if self.module not in _NO_VMAP:
+            try:
+                return vmap(self, in_dims=(0, None if shared_input else 0))(W, x)
+            except (RuntimeError, NotImplementedError) as e:
+                if "vmap" not in str(e) and "Batched" not in str(e) and "batched" not in str(e):
+                    raise
+                _NO_VMAP.add(self.module)
+                warnings.warn(f"{type(self.module).__name__} cannot run under torch.func.vmap "
+                              f"({str(e).splitlines()[0][:200]}); training its members one at a time")
+        return torch.stack([self(W[k], x if shared_input else x[k]) for k in range(W.shape[0])])
+
+
+# Modules that failed under vmap once: go straight to the member-by-member path.
+_NO_VMAP: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()

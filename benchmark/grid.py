@@ -16,7 +16,7 @@ from benchmark.flat import FlatModel
 from benchmark.methods import METHODS, MemberError, build_subspace, prep_steps
 from benchmark.prep import Preparation, data_seed
 from benchmark.train import Group, PopulationResult, train_population
-from subspaces import stack
+from subspaces import Subspace, stack
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,50 @@ def lr_for(cfg: RunConfig, method: str) -> float:
     return cfg.subspace_lr if METHODS[method].family == "general" else cfg.train.lr
 
 
+def tensor_bytes(obj) -> int:
+    """Bytes held by the tensors among a dataclass's fields (one level deep, plus nested projections)."""
+    total = 0
+    for value in vars(obj).values():
+        if isinstance(value, torch.Tensor):
+            total += value.numel() * value.element_size()
+        elif hasattr(value, "__dataclass_fields__"):
+            total += tensor_bytes(value)
+    return total
+
+
+def training_bytes(flat: FlatModel, d: int, batch_size: int, activation_floats: int) -> int:
+    """What training one member adds beyond its subspace: θ with its grad and two Adam moments,
+    W and its gradient (and a copy in the backward), and the batch's activations kept for backward."""
+    return 4 * (4 * d + 3 * flat.D + 3 * batch_size * activation_floats)
+
+
+def activation_floats(flat: FlatModel, data: Splits) -> int:
+    """Floats of every module output per example (one forward with hooks)."""
+    total = [0]
+    hooks = [m.register_forward_hook(lambda mod, inp, out: total.__setitem__(0, total[0] + out[0].numel()))
+             for m in flat.module.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            flat.module(data.x_train[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+    return total[0]
+
+
+def default_memory_budget(device: torch.device) -> int:
+    """Bytes a population may use: 70% of the GPU's free memory, or 40% of available RAM (at most 8 GiB)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(0.7 * free)
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
+        return int(min(8 * 2**30, 0.4 * info["MemAvailable"]))
+    except (OSError, KeyError, ValueError):
+        return 4 * 2**30
+
+
 def train_cells(
     cfg: RunConfig,
     cells: list[Cell],
@@ -76,43 +120,62 @@ def train_cells(
     data: Splits,
     on_done: Callable[[list[MemberOutcome]], None],
     on_epoch: Callable[[int, int], None] | None = None,
+    memory_budget: int | None = None,
 ) -> list[MemberOutcome]:
-    """Build every member's subspace and train them, as one population or one at a time.
+    """Build every member's subspace and train them: as populations that fill the memory budget
+    (cfg.population) or one member at a time.
 
-    on_done receives outcomes as soon as a batch of members finishes (so they are logged early);
+    Subspaces are built as their population fills, so what is held at once stays within the budget.
+    on_done receives outcomes as soon as a population finishes (so they are logged early);
     on_epoch(epoch, members) reports progress in member-epochs.
     """
+    device = flat.flatten().device
+    budget = memory_budget or (
+        cfg.memory_budget_mb * 2**20 if cfg.memory_budget_mb else default_memory_budget(device))
+    per_example = activation_floats(flat, data)
     outcomes: list[MemberOutcome] = []
-    buildable: list[tuple[Cell, object]] = []
+    pending: list[tuple[Cell, Subspace]] = []
+    used = 0
+
+    def flush():
+        nonlocal pending, used
+        if pending:
+            done = _train_population(cfg, pending, preps, flat, data, on_epoch)
+            outcomes.extend(done)
+            on_done(done)
+        pending, used = [], 0
+
     for cell in cells:
         try:
-            buildable.append((cell, build_subspace(cell.method, preps[cell.seed], cell.d, cfg.projection)))
+            sub = build_subspace(cell.method, preps[cell.seed], cell.d, cfg.projection)
         except MemberError as e:
-            outcomes.append(MemberOutcome(cell, "FAILED", str(e)))
-    if outcomes:
-        on_done(list(outcomes))
-
-    batches = [buildable] if cfg.population else [[m] for m in buildable]
-    for batch in batches:
-        if not batch:
+            failed = MemberOutcome(cell, "FAILED", str(e))
+            outcomes.append(failed)
+            on_done([failed])
             continue
-        # Members of one kind and one d share a batched kernel call; each group has one lr.
-        grouped: dict[tuple, list[tuple[Cell, object]]] = defaultdict(list)
-        for cell, sub in batch:
-            grouped[(sub.kind, sub.d, lr_for(cfg, cell.method))].append((cell, sub))
-        groups, order = [], []
-        for (kind, d, lr), members in grouped.items():
-            groups.append(Group(stack([s for _, s in members]), lr, tuple(data_seed(c.seed) for c, _ in members)))
-            order += [c for c, _ in members]
-        K = len(order)
-        result = train_population(
-            flat, groups, data, cfg.train,
-            on_epoch=(lambda e, K=K: on_epoch(e, K)) if on_epoch else None,
-        )
-        done = [_outcome(c, k, result, preps, K) for k, c in enumerate(order)]
-        outcomes += done
-        on_done(done)
+        need = tensor_bytes(sub) + training_bytes(
+            flat, sub.d, cfg.train.batch_size, per_example)
+        if pending and (not cfg.population or used + need > budget):
+            flush()
+        pending.append((cell, sub))
+        used += need
+    flush()
     return outcomes
+
+
+def _train_population(cfg, members, preps, flat, data, on_epoch) -> list[MemberOutcome]:
+    """One population: members of one kind and one d share a batched kernel call; each group one lr."""
+    grouped: dict[tuple, list[tuple[Cell, Subspace]]] = defaultdict(list)
+    for cell, sub in members:
+        grouped[(sub.kind, sub.d, lr_for(cfg, cell.method))].append((cell, sub))
+    groups, order = [], []
+    for (kind, d, lr), ms in grouped.items():
+        groups.append(Group(stack([s for _, s in ms]), lr, tuple(data_seed(c.seed) for c, _ in ms)))
+        order += [c for c, _ in ms]
+    K = len(order)
+    result = train_population(flat, groups, data, cfg.train,
+                              on_epoch=(lambda e: on_epoch(e, K)) if on_epoch else None)
+    return [_outcome(c, k, result, preps, K) for k, c in enumerate(order)]
 
 
 def _outcome(cell: Cell, k: int, result: PopulationResult, preps, K: int) -> MemberOutcome:

@@ -89,3 +89,25 @@ def test_pruned_weights_stay_exactly_zero_under_momentum_and_weight_decay(flat, 
     assert int(pruned.sum()) == flat.D - flat.D // 5
     assert bool((res.weights[0][pruned] == 0).all())
     assert not torch.equal(res.weights[0][~pruned], offset[0][~pruned])  # the kept ones did train
+
+
+class _ItemModel(torch.nn.Module):
+    """A model vmap cannot run: it reads a tensor's value in Python."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(12, 4)
+
+    def forward(self, x):
+        h = self.lin(x.flatten(1))
+        return h * 2 if float(h.abs().mean()) > -1 else h
+
+
+def test_a_model_that_cannot_run_under_vmap_falls_back_with_a_warning(data):
+    from benchmark.flat import FlatModel
+
+    flat = FlatModel.of(_ItemModel())
+    with pytest.warns(UserWarning, match="cannot run under torch.func.vmap"):
+        res = train_population(flat, [Group(_identity(flat, 2), 1e-2, (0, 1))], data, CFG)
+    assert res.status == ["FINISHED", "FINISHED"]
+    assert res.metrics[0]["test_acc"] > 0.8
