@@ -26,9 +26,9 @@ def _forward(theta, B, perm, G, scale, D):
     K, nb, L = B.shape
     v = theta.new_zeros(K, L)
     v[:, : theta.shape[1]] = theta
-    v = fwht(v.unsqueeze(1) * B)  # (K, nb, L)
+    v = fwht(v.unsqueeze(1) * B, inplace=True)  # (K, nb, L)
     v = torch.gather(v, 2, perm) * G
-    v = fwht(v).reshape(K, nb * L)[:, :D]
+    v = fwht(v, inplace=True).reshape(K, nb * L)[:, :D]
     return v * scale[:, None]
 
 
@@ -37,9 +37,9 @@ def _adjoint(g, B, inv_perm, G, scale, d):
     K, nb, L = B.shape
     u = g.new_zeros(K, nb * L)
     u[:, : g.shape[1]] = g * scale[:, None]
-    u = fwht(u.view(K, nb, L)) * G
+    u = fwht(u.view(K, nb, L), inplace=True) * G
     u = torch.gather(u, 2, inv_perm)
-    u = (fwht(u) * B).sum(1)  # every block saw the same θ: sum their contributions
+    u = (fwht(u, inplace=True) * B).sum(1)  # every block saw the same θ: sum their contributions
     return u[:, :d]
 
 

@@ -1,4 +1,4 @@
-"""Fast Walsh-Hadamard transform (unnormalized, H H = L I) along the last axis, as a few GEMMs.
+"""Fast Walsh-Hadamard transform (unnormalized, H H = L I) along the last axis.
 
 H_L is the Kronecker product of small Hadamard matrices H_m (L = m1 m2 ... mf), so the transform
 is f passes: view x as (..., m1, ..., mf), multiply the last axis by H_mf (one dense GEMM of
@@ -12,6 +12,8 @@ import functools
 
 import torch
 from torch import Tensor
+
+from subspaces import native
 
 # Largest factor, in bits: larger factors mean fewer passes but more flops per element (2 m each).
 MAX_FACTOR_BITS = 6
@@ -35,11 +37,25 @@ def factor_bits(n_bits: int, max_bits: int = MAX_FACTOR_BITS) -> list[int]:
     return [base + 1] * extra + [base] * (f - extra)
 
 
-def fwht(x: Tensor) -> Tensor:
-    """Unnormalized Walsh-Hadamard transform of x (..., L) along the last axis, L a power of 2."""
+def fwht(x: Tensor, inplace: bool = False) -> Tensor:
+    """Unnormalized Walsh-Hadamard transform of x (..., L) along the last axis, L a power of 2.
+
+    On CPU in float32 it runs the compiled butterfly (`subspaces.native`) when that could be built;
+    elsewhere (GPU, float64, no compiler) the GEMM chain below. inplace=True lets the compiled path
+    overwrite x (a temporary the caller owns) instead of copying it.
+    """
     L = x.shape[-1]
     if L & (L - 1):
         raise ValueError(f"fwht needs a power-of-2 length, got {L}")
+    if x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad and native.available():
+        y = x if inplace and x.is_contiguous() else x.contiguous().clone()
+        return native.fwht_inplace(y)
+    return fwht_gemm(x)
+
+
+def fwht_gemm(x: Tensor) -> Tensor:
+    """The pure-torch transform: log2(L) bits in a few Kronecker factors, one GEMM each."""
+    L = x.shape[-1]
     lead = x.shape[:-1]
     bits = factor_bits(L.bit_length() - 1)
     ms = [1 << b for b in bits]

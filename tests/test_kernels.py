@@ -102,3 +102,18 @@ def test_fastfood_single_block_when_d_is_large():
     assert p.B.shape[1:] == (1, 1024)  # one transform covering all D, as in Li et al.
     small = fastfood(100_000, 10, 0)
     assert small.B.shape[2] == 256 and small.B.shape[1] == -(-100_000 // 256)
+
+
+def test_compiled_and_pure_torch_transforms_agree():
+    from subspaces import native
+    from subspaces.hadamard import fwht_gemm
+
+    if not native.available():
+        pytest.skip("no C compiler here: the pure-torch transform is the one in use")
+    for L in (1, 2, 4, 8, 16, 512, 8192):
+        x = torch.randn(5, L)
+        torch.testing.assert_close(fwht(x), fwht_gemm(x), rtol=1e-4, atol=1e-3)
+    y = torch.randn(3, 64)
+    before = y.clone()
+    fwht(y)
+    assert torch.equal(y, before)  # not in place unless asked
