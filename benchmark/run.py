@@ -16,7 +16,7 @@ from benchmark.grid import MemberOutcome, plan, train_cells
 from benchmark.methods import METHODS, prep_steps
 from benchmark.models import create_model
 from benchmark.prep import init_weights, prepare
-from benchmark import tracking
+from benchmark import prep_cache, tracking
 from leaderboards import build, to_text
 from leaderboards.write import write
 
@@ -104,11 +104,24 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
             for sl, shape in zip(flat.slices, flat.shapes):
                 if len(shape) <= 1:
                     prunable[sl] = False
-        preps = prepare(
-            list(cfg.seeds), w0, flat, data, cfg.train, needs, ticket_dims, cfg.burn_in_steps,
-            cfg.trajectory.every, cfg.trajectory.centered, cfg.trajectory.complete, basis_dim,
-            cfg.imp.fraction, prunable, layers, anchors or ("w0",), on_progress=lambda m: say(f"  prep: {m}"),
-        )
+        # Preparation is content-addressed: the same inputs reuse the cached result, per seed.
+        content = {"config": cfg.hash(), "needs": sorted(needs), "tickets": ticket_dims, "basis": basis_dim,
+                   "anchors": anchors, "device": device.type}
+        keys = {s: prep_cache.prep_key(content, s) for s in cfg.seeds}
+        preps = {s: p for s in cfg.seeds if (p := prep_cache.load(keys[s], D, device)) is not None}
+        if preps:
+            say(f"  prep: reusing cached preparation for seed(s) {sorted(preps)}")
+        todo = [s for s in cfg.seeds if s not in preps]
+        if todo:
+            fresh = prepare(
+                todo, w0[[cfg.seeds.index(s) for s in todo]], flat, data, cfg.train, needs, ticket_dims,
+                cfg.burn_in_steps, cfg.trajectory.every, cfg.trajectory.centered, cfg.trajectory.complete,
+                basis_dim, cfg.imp.fraction, prunable, layers, anchors or ("w0",),
+                on_progress=lambda m: say(f"  prep: {m}"),
+            )
+            for s, p in fresh.items():
+                prep_cache.store(keys[s], p)
+            preps.update(fresh)
         prep_time = time.perf_counter() - t0
         say(f"preparation done in {prep_time:.1f}s")
         tracking.log_values(client, parent, metrics={"prep_time_s": prep_time})

@@ -1,5 +1,6 @@
 """`python -m benchmark run` end to end, and every bad input's one-line error."""
 import os
+import re
 import subprocess
 import sys
 
@@ -27,7 +28,8 @@ def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
     proc = _cli(["run", *FAST], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in proc.stdout
-    assert "| lottery_subspace " in proc.stdout
+    assert re.search(r"^\d+\s+lottery_subspace\s", proc.stdout, re.M)  # a ranked row of the leaderboard
+    assert "ranked by D/d*90" in proc.stdout
     # MLflow's default store in the working directory, experiment <dataset>-<model>.
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)

@@ -1,0 +1,69 @@
+"""Preparation is computed once per seed and content, and reused across invocations."""
+import os
+
+import pytest
+import torch
+
+import benchmark.run as run_module
+from benchmark import prep_cache
+from benchmark.config import build_config
+from benchmark.prep import Preparation
+from tests.test_cli import _raw
+
+OVERRIDES = ["methods=[lottery_ticket_t,lottery_subspace]", "ratios=[8]", "seeds=[0,1]", "epochs=1",
+             "dataset.train_size=256", "burn_in_steps=2"]
+
+
+@pytest.fixture
+def counted(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real = run_module.prepare
+
+    def counting(seeds, *a, **k):
+        calls.append(list(seeds))
+        return real(seeds, *a, **k)
+
+    monkeypatch.setattr(run_module, "prepare", counting)
+    return calls
+
+
+def _run(tmp_path, overrides=OVERRIDES, name="store"):
+    cfg = build_config(dict(_raw(overrides), tracking={"uri": f"sqlite:///{tmp_path}/store.db", "experiment": name}))
+    out = run_module.run(cfg, out=open(os.devnull, "w"))
+    return {o.cell.name: {k: v for k, v in o.metrics.items() if k != "wall_time_s"} for o in out["outcomes"]}
+
+
+def test_second_invocation_reuses_the_preparation_and_gets_identical_metrics(counted, tmp_path):
+    first = _run(tmp_path, name="a")
+    assert counted == [[0, 1]]  # one preparation, all seeds batched
+    second = _run(tmp_path, name="b")
+    assert counted == [[0, 1]]  # nothing recomputed
+    assert first == second
+    _run(tmp_path, OVERRIDES[:2] + ["seeds=[0,2]"] + OVERRIDES[3:], name="c")
+    assert counted == [[0, 1], [2]]  # only the new seed
+
+
+def test_a_corrupt_or_truncated_cache_file_is_recomputed(counted, tmp_path):
+    first = _run(tmp_path, name="a")
+    files = sorted((tmp_path / "cache" / "prep").glob("*.pt"))
+    assert len(files) == 2
+    files[0].write_bytes(files[0].read_bytes()[:100])  # truncated
+    files[1].write_bytes(b"not a torch file at all")
+    again = _run(tmp_path, name="b")
+    assert counted == [[0, 1], [0, 1]]
+    assert again == first
+
+
+def test_cache_files_hold_only_tensors_and_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path))
+    p = Preparation(seed=3, w0=torch.randn(50), wt=torch.randn(50), burn_in_steps=4, full_steps=10,
+                    basis=torch.linalg.qr(torch.randn(50, 5))[0], rank=5,
+                    tickets={"w0": {7: torch.arange(7)}}, ticket_rounds={7: 2})
+    prep_cache.store("k", p)
+    raw = torch.load(tmp_path / "prep" / "k.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in raw.values())
+    q = prep_cache.load("k", 50, "cpu")
+    assert torch.equal(q.wt, p.wt) and torch.equal(q.basis, p.basis) and q.ticket_rounds == {7: 2}
+    assert torch.equal(q.tickets["w0"][7], torch.arange(7))
+    assert prep_cache.load("k", 51, "cpu") is None  # another model's D: not trusted
