@@ -16,6 +16,7 @@ from benchmark.grid import MemberOutcome, plan, train_cells
 from benchmark.methods import METHODS, prep_steps
 from benchmark.models import create_model
 from benchmark.prep import init_weights, prepare
+from benchmark.train import steps_per_epoch
 from benchmark import prep_cache, tracking
 from leaderboards import build, to_text
 from leaderboards.write import write
@@ -73,6 +74,11 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
     flat = FlatModel.of(make_module().to(device))
     D = flat.D
     cells = plan(cfg, D)  # every bad value is caught before the store is touched
+    full_steps = cfg.train.epochs * steps_per_epoch(len(data.y_train), cfg.train.batch_size)
+    if cfg.burn_in_steps > full_steps and any(METHODS[m].anchor == "wt" for m in cfg.methods):
+        raise UserError(f"burn_in_steps={cfg.burn_in_steps} exceeds the full-space run, which has {full_steps} "
+                        f"steps ({cfg.train.epochs} epochs x {steps_per_epoch(len(data.y_train), cfg.train.batch_size)}"
+                        f" steps); accepted: 0 <= burn_in_steps <= {full_steps}")
     uri = tracking.resolve_uri(cfg.tracking_uri)
     client, exp_id = tracking.open_store(uri, cfg.experiment_name)  # and a bad store before any training
     say(f"{data.describe()}\nmodel {cfg.model['name']}: D = {D:,} trainable scalars; device {device}")

@@ -58,8 +58,12 @@ def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
     assert len({r.data.params["config_hash"] for r in children}) == len(children)
     history = client.get_metric_history(children[0].info.run_id, "val_acc")
     assert [h.step for h in history] == [1]
-    arts = [a.path for a in client.list_artifacts(parents[0].info.run_id)]
-    assert "config.json" in arts and "leaderboard.md" in arts
+    parent_id = parents[0].info.run_id
+    assert "config.json" in [a.path for a in client.list_artifacts(parent_id)]
+    board = [a.path for a in client.list_artifacts(parent_id, "leaderboard")]
+    for name in ("leaderboard.md", "leaderboard.csv", "accuracy_vs_compression.png"):
+        assert f"leaderboard/{name}" in board
+    assert any(k.startswith("dstar90.") for k in parents[0].data.metrics) or "not reached" in proc.stdout
 
 
 def test_same_config_twice_gives_identical_metrics(tmp_path):
@@ -120,6 +124,7 @@ def _assert_clean_error(proc, *fragments):
         (["run", "nonsense_key=1"], ["nonsense_key"]),
         (["run", "methods=[bogus]"], ["error: unknown method 'bogus'; accepted:"]),
         (["run", "ratios=[4,100000]"], ["error: ratio 100000 gives d = 0", "accepted ratios give 1 <= d < D"]),
+        (["run", "preset=smoke", "burn_in_steps=100000"], ["error: burn_in_steps=100000 exceeds the full-space run"]),
         (["frobnicate"], ["unknown verb 'frobnicate'"]),
     ],
 )
