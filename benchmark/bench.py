@@ -199,6 +199,33 @@ def bench_population(model: str, batch: int, device: torch.device, ks=POPULATION
     return rows
 
 
+def bench_on_the_fly(model: str, batch: int, device: torch.device, dims, steps: int = 2, emit=print) -> list[dict]:
+    """Peak memory of training with a dense projection that is never stored (regenerated per step)."""
+    from subspaces import gaussian_on_the_fly
+
+    flat, shape, classes = _model(model, device)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, *shape, generator=g).to(device)
+    y = torch.randint(0, classes, (1, batch), generator=g).to(device)
+    rows = []
+    for d in dims:
+        with peak_memory(device) as mem:
+            t = time.perf_counter()
+            sub = Subspace(flat.flatten()[None], gaussian_on_the_fly(flat.D, d, seed=1).to(device))
+            build_s = time.perf_counter() - t
+            pop = Population(flat, [Group(sub, 1e-2, (0,))], TrainConfig())
+            losses, t = [], time.perf_counter()
+            for _ in range(steps):
+                losses.append(float(pop.step(x, y, True)[0]))
+            step_s = (time.perf_counter() - t) / steps
+        row = dict(kind="on_the_fly", projection="dense_on_the_fly", model=model, D=flat.D, d=d, K=1,
+                   device=str(device), stored_matrix_gb=round(flat.D * d * 4 / 1e9, 1), build_s=round(build_s, 1),
+                   step_s=round(step_s, 1), losses=[round(v, 4) for v in losses], peak_mem_mb=round(mem["mb"], 1))
+        rows.append(row)
+        emit(row)
+    return rows
+
+
 def _table(rows: list[dict], keys: list[str]) -> str:
     widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
     line = lambda vals: "  ".join(str(v).rjust(w) for v, w in zip(vals, widths))
@@ -228,8 +255,8 @@ def main(argv: list[str]) -> int:
         device = resolve_device(args.device)
         kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
         for k in kinds:
-            if k not in ("projection", "population"):
-                raise UserError(f"unknown bench kind {k!r}; accepted: population, projection")
+            if k not in ("projection", "population", "on_the_fly"):
+                raise UserError(f"unknown bench kind {k!r}; accepted: on_the_fly, population, projection")
         projections = [p.strip() for p in args.projections.split(",") if p.strip()]
         for p in projections:
             if p not in PROJECTIONS:
@@ -255,6 +282,11 @@ def main(argv: list[str]) -> int:
         if not args.json and rows:
             print(f"\n## projection: {args.model} (D = {rows[0]['D']:,}), batch {args.batch}, {device}")
             print(_table(rows, ["projection", "d", "step_ms", "full_step_ms", "overhead", "peak_mem_mb"]))
+    if "on_the_fly" in kinds:
+        rows = bench_on_the_fly(args.model, args.batch, device, dims, emit=emit)
+        if not args.json and rows:
+            print(f"\n## dense on the fly: {args.model}, batch {args.batch}, {device}")
+            print(_table(rows, ["d", "stored_matrix_gb", "build_s", "step_s", "losses", "peak_mem_mb"]))
     if "population" in kinds:
         rows = bench_population(args.population_model, args.batch, device, ks, repeats=args.repeats, emit=emit)
         if not args.json and rows:

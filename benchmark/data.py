@@ -132,9 +132,28 @@ def load_digits(cfg: dict) -> Splits:
     return _make_splits("digits", norm(train), norm(val), norm(test), 10)
 
 
+def load_vision(cfg: dict) -> Splits:
+    """A torchvision dataset (see benchmark.vision): per-channel standardization with train statistics."""
+    from benchmark.vision import LOADERS
+
+    name = cfg["name"]
+    root = Path(cfg.get("root") or default_cache_dir() / "datasets").expanduser()
+    if cfg.get("root") and not root.is_dir():
+        raise UserError(f"dataset.root={cfg['root']!r} does not exist or is not a folder")
+    (x, y), test, classes = LOADERS[name](name, root, bool(cfg.get("download", True)))
+    train, val = _carve(x, y, cfg["val_fraction"], cfg["split_seed"])
+    train = _subsample(train, cfg.get("train_size"), cfg["split_seed"])
+    xf = train[0].astype(np.float32) / 255.0
+    mean = xf.mean(axis=(0, 2, 3), keepdims=True)[0]
+    std = xf.std(axis=(0, 2, 3), keepdims=True)[0] + 1e-8
+    norm = lambda s: ((s[0].astype(np.float32) / 255.0 - mean) / std, s[1])
+    return _make_splits(name, norm(train), norm(val), norm(test), classes)
+
+
 DATASETS: dict[str, Callable[[dict], Splits]] = {
     "mnist1d": load_mnist1d,
     "digits": load_digits,
+    **{n: load_vision for n in ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "svhn")},
 }
 
 

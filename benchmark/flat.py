@@ -21,6 +21,7 @@ class FlatModel:
     names: tuple[str, ...]
     shapes: tuple[torch.Size, ...]
     slices: tuple[slice, ...]
+    buffer_names: tuple[str, ...] = ()  # state that is not trained (BatchNorm running statistics)
 
     @classmethod
     def of(cls, module: nn.Module) -> "FlatModel":
@@ -31,7 +32,18 @@ class FlatModel:
                 shapes.append(p.shape)
                 slices.append(slice(start, start + p.numel()))
                 start += p.numel()
-        return cls(module, tuple(names), tuple(shapes), tuple(slices))
+        buffers = tuple(name for name, _ in module.named_buffers())
+        return cls(module, tuple(names), tuple(shapes), tuple(slices), buffers)
+
+    def init_buffers(self, K: int, device: torch.device | str | None = None) -> dict[str, Tensor] | None:
+        """Per-member copies of the module's buffers, (K, ...) each; None for a model without any.
+
+        Each member keeps its own BatchNorm running statistics, updated in place during training."""
+        if not self.buffer_names:
+            return None
+        own = dict(self.module.named_buffers())
+        return {n: own[n].detach().to(device or own[n].device).unsqueeze(0).repeat(K, *[1] * own[n].dim())
+                for n in self.buffer_names}
 
     @property
     def D(self) -> int:
@@ -46,26 +58,30 @@ class FlatModel:
         """w (D,) -> {name: view of w with the parameter's shape}."""
         return {n: w[s].view(shape) for n, s, shape in zip(self.names, self.slices, self.shapes)}
 
-    def __call__(self, w: Tensor, x: Tensor) -> Tensor:
-        """w (D,), x (B, ...) -> logits (B, classes)."""
-        return functional_call(self.module, self.unflatten(w), (x,))
+    def __call__(self, w: Tensor, x: Tensor, buffers: dict[str, Tensor] | None = None) -> Tensor:
+        """w (D,), x (B, ...) -> logits (B, classes). buffers: this member's, updated in place in train mode."""
+        state = self.unflatten(w) if buffers is None else (self.unflatten(w), buffers)
+        return functional_call(self.module, state, (x,))
 
-    def batched(self, W: Tensor, x: Tensor, shared_input: bool) -> Tensor:
+    def batched(self, W: Tensor, x: Tensor, shared_input: bool, buffers: dict[str, Tensor] | None = None) -> Tensor:
         """W (K, D) -> logits (K, B, classes); x is (B, ...) when shared_input else (K, B, ...).
+        buffers: {name: (K, ...)}, one set per member (see init_buffers).
 
         Runs the members with torch.func.vmap; a model that vmap cannot run (data-dependent control
         flow, in-place updates of unbatched state, ...) runs member by member, with one warning.
         """
+        x_dim = None if shared_input else 0
         if self.module not in _NO_VMAP:
             try:
-                return vmap(self, in_dims=(0, None if shared_input else 0))(W, x)
+                return vmap(self, in_dims=(0, x_dim, 0 if buffers is not None else None))(W, x, buffers)
             except (RuntimeError, NotImplementedError) as e:
                 if "vmap" not in str(e) and "Batched" not in str(e) and "batched" not in str(e):
                     raise
                 _NO_VMAP.add(self.module)
                 warnings.warn(f"{type(self.module).__name__} cannot run under torch.func.vmap "
                               f"({str(e).splitlines()[0][:200]}); training its members one at a time")
-        return torch.stack([self(W[k], x if shared_input else x[k]) for k in range(W.shape[0])])
+        member = lambda k: None if buffers is None else {n: b[k] for n, b in buffers.items()}
+        return torch.stack([self(W[k], x if shared_input else x[k], member(k)) for k in range(W.shape[0])])
 
 
 # Modules that failed under vmap once: go straight to the member-by-member path.

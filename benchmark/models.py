@@ -58,7 +58,100 @@ def lenet5(input_shape, num_classes) -> nn.Module:
     )
 
 
+def fc(input_shape, num_classes, width=200, depth=2) -> nn.Module:
+    """Li et al.'s (2018) fully connected family: `depth` hidden layers of `width` ReLU units.
+
+    784-200-200-10 on MNIST has D = 199,210.
+    """
+    return mlp(input_shape, num_classes, hidden=(width,) * depth)
+
+
+def _conv_avgpool(input_shape, num_classes, channels) -> nn.Module:
+    """Larsen et al.'s (2022) small CNNs: per stage a 3x3 same-padded conv, ReLU, 2x2 average pool;
+    then one dense layer."""
+    c, h, w = input_shape
+    layers: list[nn.Module] = []
+    for c_out in channels:
+        layers += [nn.Conv2d(c, c_out, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2)]
+        c = c_out
+    body = nn.Sequential(*layers, nn.Flatten())
+    with torch.no_grad():
+        n_feat = body(torch.zeros(1, *input_shape)).shape[1]
+    return nn.Sequential(body, nn.Linear(n_feat, num_classes))
+
+
+def conv2(input_shape, num_classes) -> nn.Module:
+    """Conv-2: [16, 32] channels. D = 20,490 on MNIST."""
+    return _conv_avgpool(input_shape, num_classes, (16, 32))
+
+
+def conv3(input_shape, num_classes) -> nn.Module:
+    """Conv-3: [32, 64, 64] channels. D = 66,570 on CIFAR-10."""
+    return _conv_avgpool(input_shape, num_classes, (32, 64, 64))
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:  # projection shortcut: 1x1 conv + BN
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNetCifar(nn.Module):
+    """He et al.'s (2016) CIFAR ResNet-(6n+2): 16/32/64 channels, n basic blocks per stage."""
+
+    def __init__(self, input_shape, num_classes, depth: int = 20):
+        super().__init__()
+        if (depth - 2) % 6:
+            raise UserError(f"resnet depth must be 6n+2 (20, 32, 44, 56, ...), got {depth}")
+        n = (depth - 2) // 6
+        self.conv = nn.Conv2d(input_shape[0], 16, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        blocks, c = [], 16
+        for stage, width in enumerate((16, 32, 64)):
+            for i in range(n):
+                blocks.append(_BasicBlock(c, width, 2 if stage and i == 0 else 1))
+                c = width
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        out = self.blocks(torch.relu(self.bn(self.conv(x))))
+        return self.fc(out.mean(dim=(2, 3)))
+
+
+def resnet20(input_shape, num_classes) -> nn.Module:
+    """ResNet-20 (D = 272,474 on CIFAR-10: projection shortcuts, BatchNorm affine parameters included)."""
+    return ResNetCifar(input_shape, num_classes, 20)
+
+
+def timm_model(input_shape, num_classes, model_name: str = "resnet10t", **options) -> nn.Module:
+    """Any timm architecture by name, randomly initialized, with the dataset's channels and classes."""
+    import timm
+
+    if not timm.is_model(model_name):
+        close = timm.list_models(f"*{model_name.split('_')[0]}*")[:8]
+        raise UserError(f"unknown timm model {model_name!r}" + (f"; similar: {', '.join(close)}" if close else "")
+                        + "; see timm.list_models()")
+    return timm.create_model(model_name, pretrained=False, num_classes=num_classes, in_chans=input_shape[0],
+                             **options)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
+    "fc": fc,
+    "conv2": conv2,
+    "conv3": conv3,
+    "resnet20": resnet20,
+    "timm": timm_model,
     "mlp": mlp,
     "cnn1d": cnn1d,
     "lenet_300_100": lenet_300_100,
@@ -66,7 +159,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 # Which input ranks each model accepts: (C, L) is 1D, (C, H, W) 2D; the MLP takes anything.
-_INPUT_RANKS = {"cnn1d": {2}, "lenet5": {3}}
+_INPUT_RANKS = {"cnn1d": {2}, "lenet5": {3}, "conv2": {3}, "conv3": {3}, "resnet20": {3}, "timm": {3}}
 
 
 def create_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options) -> nn.Module:
@@ -81,3 +174,13 @@ def create_model(name: str, input_shape: tuple[int, ...], num_classes: int, **op
         return MODELS[name](tuple(input_shape), num_classes, **options)
     except TypeError as e:
         raise UserError(f"bad options for model {name!r}: {e}") from None
+
+
+def create_from_config(model_cfg: dict, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """The `model` config group: `name` (shown, and the experiment's name), `arch` (the registry key;
+    defaults to name), and the builder's options. For arch `timm`, `name` is the timm model name."""
+    arch = model_cfg.get("arch") or model_cfg["name"]
+    options = {k: v for k, v in model_cfg.items() if k not in ("name", "arch")}
+    if arch == "timm":
+        options["model_name"] = model_cfg["name"]
+    return create_model(arch, input_shape, num_classes, **options)

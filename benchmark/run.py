@@ -14,7 +14,7 @@ from benchmark.errors import UserError
 from benchmark.flat import FlatModel
 from benchmark.grid import MemberOutcome, plan, train_cells
 from benchmark.methods import METHODS, prep_steps
-from benchmark.models import create_model
+from benchmark.models import create_from_config
 from benchmark.prep import init_weights, prepare
 from benchmark.train import steps_per_epoch
 from benchmark import prep_cache, tracking
@@ -60,6 +60,43 @@ def publish_leaderboard(client, parent: str, records: list[dict], dataset: str, 
     return lb
 
 
+def shared_preparation(cfg: RunConfig, cells, flat: FlatModel, make_module, data, device, say) -> dict:
+    """Preparation for every seed: from the content-addressed cache where it exists, else computed
+    (all missing seeds as one population, or seed by seed with population=false) and cached."""
+    D = flat.D
+    needs = set().union(*(METHODS[m].needs for m in cfg.methods))
+    ticket_dims = sorted({c.d for c in cells if METHODS[c.method].directions == "ticket"})
+    anchors = tuple(a for a in ("w0", "wt") if any(
+        METHODS[m].directions == "ticket" and METHODS[m].anchor == a for m in cfg.methods))
+    basis_dim = max([c.d for c in cells if METHODS[c.method].directions == "trajectory"], default=0)
+    content = {"config": cfg.hash(), "needs": sorted(needs), "tickets": ticket_dims, "basis": basis_dim,
+               "anchors": anchors, "device": device.type}
+    keys = {s: prep_cache.prep_key(content, s) for s in cfg.seeds}
+    preps = {s: p for s in cfg.seeds if (p := prep_cache.load(keys[s], D, device)) is not None}
+    if preps:
+        say(f"  prep: reusing cached preparation for seed(s) {sorted(preps)}")
+    todo = [s for s in cfg.seeds if s not in preps]
+    if not todo:
+        return preps
+    layers = list(flat.slices) if cfg.imp.scope == "layer" else None
+    prunable = None
+    if cfg.imp.prunable == "weights":  # biases (1-d tensors) are never pruned
+        prunable = torch.ones(D, dtype=torch.bool, device=device)
+        for sl, shape in zip(flat.slices, flat.shapes):
+            prunable[sl] = len(shape) > 1
+    for batch in [todo] if cfg.population else [[s] for s in todo]:
+        w0 = torch.stack([init_weights(make_module, flat, s) for s in batch]).to(device)
+        fresh = prepare(
+            batch, w0, flat, data, cfg.train, needs, ticket_dims, cfg.burn_in_steps, cfg.trajectory.every,
+            cfg.trajectory.centered, cfg.trajectory.complete, basis_dim, cfg.imp.fraction, prunable, layers,
+            anchors or ("w0",), on_progress=lambda m: say(f"  prep: {m}"),
+        )
+        for s, p in fresh.items():
+            prep_cache.store(keys[s], p)
+        preps.update(fresh)
+    return preps
+
+
 def run(cfg: RunConfig, out=sys.stdout) -> dict:
     """Run the whole grid. Returns {"parent_run_id", "outcomes", "leaderboard", "uri"}."""
     from tqdm import tqdm
@@ -69,8 +106,7 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
     say = lambda msg: print(msg, file=out, flush=True)
     device = resolve_device(cfg.device)
     data = load_dataset(cfg.dataset).to(device)
-    make_module = lambda: create_model(cfg.model["name"], data.input_shape, data.num_classes,
-                                       **{k: v for k, v in cfg.model.items() if k != "name"})
+    make_module = lambda: create_from_config(cfg.model, data.input_shape, data.num_classes)
     flat = FlatModel.of(make_module().to(device))
     D = flat.D
     cells = plan(cfg, D)  # every bad value is caught before the store is touched
@@ -97,37 +133,7 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
         client.log_text(parent, json.dumps(cfg.to_dict(), indent=2, default=str), "config.json")
 
         t0 = time.perf_counter()
-        needs = set().union(*(METHODS[m].needs for m in cfg.methods))
-        ticket_dims = sorted({c.d for c in cells if METHODS[c.method].directions == "ticket"})
-        anchors = tuple(a for a in ("w0", "wt") if any(
-            METHODS[m].directions == "ticket" and METHODS[m].anchor == a for m in cfg.methods))
-        basis_dim = max([c.d for c in cells if METHODS[c.method].directions == "trajectory"], default=0)
-        w0 = torch.stack([init_weights(make_module, flat, s) for s in cfg.seeds]).to(device)
-        layers = list(flat.slices) if cfg.imp.scope == "layer" else None
-        prunable = None
-        if cfg.imp.prunable == "weights":
-            prunable = torch.ones(D, dtype=torch.bool, device=device)
-            for sl, shape in zip(flat.slices, flat.shapes):
-                if len(shape) <= 1:
-                    prunable[sl] = False
-        # Preparation is content-addressed: the same inputs reuse the cached result, per seed.
-        content = {"config": cfg.hash(), "needs": sorted(needs), "tickets": ticket_dims, "basis": basis_dim,
-                   "anchors": anchors, "device": device.type}
-        keys = {s: prep_cache.prep_key(content, s) for s in cfg.seeds}
-        preps = {s: p for s in cfg.seeds if (p := prep_cache.load(keys[s], D, device)) is not None}
-        if preps:
-            say(f"  prep: reusing cached preparation for seed(s) {sorted(preps)}")
-        todo = [s for s in cfg.seeds if s not in preps]
-        if todo:
-            fresh = prepare(
-                todo, w0[[cfg.seeds.index(s) for s in todo]], flat, data, cfg.train, needs, ticket_dims,
-                cfg.burn_in_steps, cfg.trajectory.every, cfg.trajectory.centered, cfg.trajectory.complete,
-                basis_dim, cfg.imp.fraction, prunable, layers, anchors or ("w0",),
-                on_progress=lambda m: say(f"  prep: {m}"),
-            )
-            for s, p in fresh.items():
-                prep_cache.store(keys[s], p)
-            preps.update(fresh)
+        preps = shared_preparation(cfg, cells, flat, make_module, data, device, say)
         prep_time = time.perf_counter() - t0
         say(f"preparation done in {prep_time:.1f}s")
         tracking.log_values(client, parent, metrics={"prep_time_s": prep_time})

@@ -74,14 +74,20 @@ def epoch_order(data_seed: int, epoch: int, n: int) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: FlatModel, W: Tensor, x: Tensor, y: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
-    """Accuracy and mean cross-entropy of each member: W (K, D) -> (K,), (K,)."""
+def evaluate(model: FlatModel, W: Tensor, x: Tensor, y: Tensor, batch_size: int,
+             buffers: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    """Accuracy and mean cross-entropy of each member in eval mode: W (K, D) -> (K,), (K,).
+
+    buffers: the members' running statistics (default: the module's initial ones for every member)."""
     K = W.shape[0]
+    if buffers is None:
+        buffers = model.init_buffers(K, W.device)
     correct = torch.zeros(K, device=W.device)
     loss = torch.zeros(K, device=W.device)
+    model.module.eval()
     for i in range(0, len(y), batch_size):
         xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-        logits = model.batched(W, xb, shared_input=True)  # (K, B, C)
+        logits = model.batched(W, xb, shared_input=True, buffers=buffers)  # (K, B, C)
         correct += (logits.argmax(-1) == yb).sum(-1)
         loss += F.cross_entropy(logits.transpose(1, 2), yb.expand(K, -1), reduction="none").sum(-1)
     return correct / len(y), loss / len(y)
@@ -106,6 +112,7 @@ class Population:
         self.thetas = [g.subspace.init_theta().requires_grad_() for g in groups]
         self.opt = _make_optimizer([{"params": [t], "lr": g.lr} for t, g in zip(self.thetas, groups)], cfg)
         self.K = sum(g.subspace.K for g in groups)
+        self.buffers = model.init_buffers(self.K, groups[0].subspace.offset.device)
 
     def weights(self) -> Tensor:
         """W (K, D), members in group order."""
@@ -115,7 +122,8 @@ class Population:
         """One optimizer step for every member. xb: (B, ...) if shared_input else (K, B, ...); yk: (K, B).
 
         Returns the per-member training loss (K,) before the step."""
-        logits = self.model.batched(self.weights(), xb, shared_input=shared_input)  # (K, B, C)
+        self.model.module.train()
+        logits = self.model.batched(self.weights(), xb, shared_input, self.buffers)  # (K, B, C)
         loss = F.cross_entropy(logits.transpose(1, 2), yk, reduction="none").mean(-1)  # (K,)
         self.opt.zero_grad(set_to_none=True)
         loss.sum().backward()  # members are independent: d(sum)/dθ_k = dL_k/dθ_k
@@ -170,7 +178,7 @@ def train_population(
         running /= per_epoch
         alive &= torch.isfinite(running)
         W = pop.weights().detach()
-        val_acc, _ = evaluate(model, W, data.x_val, data.y_val, cfg.eval_batch_size)
+        val_acc, _ = evaluate(model, W, data.x_val, data.y_val, cfg.eval_batch_size, pop.buffers)
         for k in range(K):
             curves[k]["val_acc"].append(float(val_acc[k]))
             curves[k]["train_loss"].append(float(running[k]))
@@ -178,8 +186,8 @@ def train_population(
             on_epoch(epoch)
 
     W = pop.weights().detach()
-    test_acc, test_loss = evaluate(model, W, data.x_test, data.y_test, cfg.eval_batch_size)
-    train_acc, train_loss = evaluate(model, W, data.x_train, data.y_train, cfg.eval_batch_size)
+    test_acc, test_loss = evaluate(model, W, data.x_test, data.y_test, cfg.eval_batch_size, pop.buffers)
+    train_acc, train_loss = evaluate(model, W, data.x_train, data.y_train, cfg.eval_batch_size, pop.buffers)
     wall = time.perf_counter() - start
     status, reasons, metrics = [], [], []
     for k in range(K):

@@ -123,8 +123,9 @@ def table_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
             if t is None or t.d is None:
                 dcell, comp = "not reached", "-"
             else:
-                dcell = f"{t.d:,.0f} [{_fmt_d(t.low)}, {_fmt_d(t.high)}]"
-                comp = f"{row.compression:,.1f}"
+                edge = "≤ " if t.upper_bound else ""  # reached at the smallest tested d: test smaller ones
+                dcell = f"{edge}{t.d:,.0f} [{_fmt_d(t.low)}, {_fmt_d(t.high)}]"
+                comp = f"{'≥ ' if t.upper_bound else ''}{row.compression:,.1f}"
         accs = []
         for r in lb.ratios:
             c = row.acc.get(r)
@@ -158,8 +159,8 @@ def to_csv(lb: Leaderboard) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     acc_cols = [f"acc_mean_r{r:g}" for r in lb.ratios] + [f"acc_std_r{r:g}" for r in lb.ratios]
-    w.writerow(["rank", "method", "D", "dstar90", "dstar90_low", "dstar90_high", "compression90", "prep_steps"]
-               + acc_cols)
+    w.writerow(["rank", "method", "D", "dstar90", "dstar90_low", "dstar90_high", "dstar90_upper_bound",
+                "compression90", "prep_steps"] + acc_cols)
     rank = 0
     num = lambda v, p=6: "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{p}g}"
     for row in lb.rows:
@@ -169,7 +170,8 @@ def to_csv(lb: Leaderboard) -> str:
         stds = [num(row.acc[r]["std"]) if r in row.acc else "" for r in lb.ratios]
         w.writerow([0 if row.method == "full" else rank, row.method, lb.D,
                     num(t.d if t else float(lb.D)), num(t.low if t else None), num(t.high if t else None),
-                    num(row.compression if t else 1.0), num(row.prep_steps)] + means + stds)
+                    int(bool(t and t.upper_bound)), num(row.compression if t else 1.0), num(row.prep_steps)]
+                   + means + stds)
     return buf.getvalue()
 
 

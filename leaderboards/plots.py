@@ -41,7 +41,7 @@ def accuracy_vs_compression(lb: Leaderboard, path: Path) -> Path:
         color, ls, marker = _style(row.method)
         label = row.method
         if row.compression is not None:
-            label += f"  (D/d*90 = {row.compression:,.0f})"
+            label += f"  (D/d*90 {'≥' if row.threshold.upper_bound else '='} {row.compression:,.0f})"
         ax.plot(ratios, mean, ls=ls, marker=marker, color=color, label=label, lw=1.8, ms=5)
         ax.fill_between(ratios, mean - std, mean + std, color=color, alpha=0.12, lw=0)
     if math.isfinite(lb.full_acc):

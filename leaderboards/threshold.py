@@ -38,6 +38,7 @@ class Threshold:
     low: float | None  # bootstrap interval over seeds (None bound: not reached in that share of resamples)
     high: float | None
     target: float  # the accuracy it had to reach
+    upper_bound: bool = False  # reached already at the smallest tested d: the true d* is at most d
 
 
 def dstar(
@@ -67,7 +68,7 @@ def dstar(
     # No interpolation between resamples: an "inf" (not reached) bound stays inf, not NaN.
     lo, hi = np.quantile(boots, [(1 - level) / 2, 1 - (1 - level) / 2], method="inverted_cdf")
     as_opt = lambda v: None if not math.isfinite(v) else float(v)
-    return Threshold(point, as_opt(lo), as_opt(hi), target)
+    return Threshold(point, as_opt(lo), as_opt(hi), target, upper_bound=point is not None and point <= min(ds))
 
 
 def success_probability(train_acc: np.ndarray, eps: list[float]) -> np.ndarray:

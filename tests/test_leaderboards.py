@@ -43,6 +43,12 @@ def test_dstar_bootstrap_interval_brackets_the_point_and_is_exact_without_noise(
     assert t.low < t.high
 
 
+def test_dstar_reached_at_the_smallest_d_is_an_upper_bound():
+    t = dstar(np.array([[0.95, 0.97]]), [10.0, 100.0], np.array([1.0]))
+    assert t.d == 10.0 and t.upper_bound
+    assert not dstar(np.array([[0.5, 0.97]]), [10.0, 100.0], np.array([1.0])).upper_bound
+
+
 def test_dstar_not_reached_and_an_open_interval():
     t = dstar(np.array([[0.2, 0.3], [0.25, 0.3]]), [10.0, 100.0], np.array([0.9]))
     assert t.d is None and t.low is None and t.high is None
@@ -89,7 +95,7 @@ def test_leaderboard_ranks_by_compression_and_marks_not_reached():
     assert "(1 failed)" in md
     csv = to_csv(lb).splitlines()
     assert csv[0].startswith("rank,method,D,dstar90")
-    assert csv[2].startswith("1,random_affine,1000,100,100,100,10,")
+    assert csv[2].startswith("1,random_affine,1000,100,100,100,0,10,")
 
 
 def test_leaderboard_from_a_temporary_mlflow_store(tmp_path):
