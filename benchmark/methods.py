@@ -76,7 +76,11 @@ def _random_projection(prep, method, d, anchor, projection) -> Subspace:
 
 
 def _trajectory(prep, method, d, anchor, projection) -> Subspace:
-    if prep.basis.shape[1] < d:
+    have = 0 if prep.basis is None else prep.basis.shape[1]
+    if have < d:
+        if d > prep.basis_dim:
+            raise MemberError(f"a lottery subspace of d = {d} needs a stored {anchor.numel():,} x {d:,} basis, "
+                              f"over the preparation's memory budget; use fewer dimensions (a larger ratio)")
         raise MemberError(
             f"the trajectory spans only {prep.rank} directions but d = {d}; record more snapshots "
             f"(more epochs or a smaller trajectory.every) or set trajectory.complete=true"

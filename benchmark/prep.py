@@ -35,6 +35,7 @@ class Preparation:
     full_steps: int = 0  # length of the full-space run, in optimizer steps
     basis: Tensor | None = None  # (D, r) orthonormal: principal directions of the trajectory, then completion
     rank: int = 0  # how many of basis's columns are principal directions of the trajectory
+    basis_dim: int = 0  # the largest d the basis was asked to serve
     tickets: dict[str, dict[int, Tensor]] = field(default_factory=dict)  # anchor -> d -> kept index (d,)
     ticket_rounds: dict[int, int] = field(default_factory=dict)  # d -> IMP training runs to reach it
 
@@ -74,8 +75,8 @@ def prepare(
     """Preparation for every seed at once. w0: (S, D) in seed order. needs ⊆ {"wt", "full_run", "imp"}."""
     S, D = w0.shape
     full_steps = train_cfg.epochs * steps_per_epoch(len(data.y_train), train_cfg.batch_size)
-    preps = {s: Preparation(seed=s, w0=w0[i], burn_in_steps=burn_in_steps, full_steps=full_steps)
-             for i, s in enumerate(seeds)}
+    preps = {s: Preparation(seed=s, w0=w0[i], burn_in_steps=burn_in_steps, full_steps=full_steps,
+                            basis_dim=basis_dim) for i, s in enumerate(seeds)}
     if not needs & {"wt", "full_run", "imp"}:
         return preps
     if burn_in_steps > full_steps:

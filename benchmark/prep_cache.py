@@ -28,7 +28,8 @@ def _path(key: str) -> Path:
 
 def _flatten(p: Preparation) -> dict:
     out = {"seed": torch.tensor(p.seed), "w0": p.w0.cpu(), "burn_in_steps": torch.tensor(p.burn_in_steps),
-           "full_steps": torch.tensor(p.full_steps), "rank": torch.tensor(p.rank)}
+           "full_steps": torch.tensor(p.full_steps), "rank": torch.tensor(p.rank),
+           "basis_dim": torch.tensor(p.basis_dim)}
     if p.wt is not None:
         out["wt"] = p.wt.cpu()
     if p.basis is not None:
@@ -46,7 +47,7 @@ def _unflatten(t: dict, D: int, device) -> Preparation:
     if w0.shape != (D,):
         raise ValueError(f"w0 has shape {tuple(w0.shape)}, expected ({D},)")
     p = Preparation(seed=int(t["seed"]), w0=w0.to(device), burn_in_steps=int(t["burn_in_steps"]),
-                    full_steps=int(t["full_steps"]), rank=int(t["rank"]))
+                    full_steps=int(t["full_steps"]), rank=int(t["rank"]), basis_dim=int(t["basis_dim"]))
     if "wt" in t:
         p.wt = t["wt"].to(device)
     if "basis" in t:

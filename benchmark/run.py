@@ -60,6 +60,10 @@ def publish_leaderboard(client, parent: str, records: list[dict], dataset: str, 
     return lb
 
 
+# The largest lottery-subspace basis (D x d float32) the preparation will store per seed.
+BASIS_BUDGET_BYTES = 2 * 2**30
+
+
 def shared_preparation(cfg: RunConfig, cells, flat: FlatModel, make_module, data, device, say) -> dict:
     """Preparation for every seed: from the content-addressed cache where it exists, else computed
     (all missing seeds as one population, or seed by seed with population=false) and cached."""
@@ -68,7 +72,12 @@ def shared_preparation(cfg: RunConfig, cells, flat: FlatModel, make_module, data
     ticket_dims = sorted({c.d for c in cells if METHODS[c.method].directions == "ticket"})
     anchors = tuple(a for a in ("w0", "wt") if any(
         METHODS[m].directions == "ticket" and METHODS[m].anchor == a for m in cfg.methods))
-    basis_dim = max([c.d for c in cells if METHODS[c.method].directions == "trajectory"], default=0)
+    # A lottery subspace is a stored D x d basis: d whose basis would not fit the budget fail clearly.
+    wanted = [c.d for c in cells if METHODS[c.method].directions == "trajectory"]
+    basis_dim = max([d for d in wanted if D * d * 4 <= BASIS_BUDGET_BYTES], default=0)
+    if any(d > basis_dim for d in wanted):
+        say(f"  prep: lottery subspaces with d > {basis_dim:,} are skipped: a D x d basis over "
+            f"{BASIS_BUDGET_BYTES / 2**30:.0f} GiB")
     content = {"config": cfg.hash(), "needs": sorted(needs), "tickets": ticket_dims, "basis": basis_dim,
                "anchors": anchors, "device": device.type}
     keys = {s: prep_cache.prep_key(content, s) for s in cfg.seeds}
