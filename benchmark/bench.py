@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import torch
 
 from benchmark.flat import FlatModel
-from benchmark.models import MODELS, create_model
+from benchmark.models import create_model
 from benchmark.train import Group, Population, TrainConfig
 from subspaces import CoordinateProjection, IdentityProjection, Subspace, random_projection, stack
 

@@ -1,13 +1,11 @@
 """The grid runner: methods x ratios x seeds, all at exactly matched d = round(D / r)."""
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from torch import Tensor
 
 from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.data import Splits

@@ -78,8 +78,10 @@ def shared_preparation(cfg: RunConfig, cells, flat: FlatModel, make_module, data
     if any(d > basis_dim for d in wanted):
         say(f"  prep: lottery subspaces with d > {basis_dim:,} are skipped: a D x d basis over "
             f"{BASIS_BUDGET_BYTES / 2**30:.0f} GiB")
-    content = {"config": cfg.hash(), "needs": sorted(needs), "tickets": ticket_dims, "basis": basis_dim,
-               "anchors": anchors, "device": device.type}
+    # Only what the preparation depends on: changing a subspace lr or the projection reuses it.
+    content = {"dataset": cfg.dataset, "model": cfg.model, "train": asdict(cfg.train), "burn_in": cfg.burn_in_steps,
+               "trajectory": asdict(cfg.trajectory), "imp": asdict(cfg.imp), "needs": sorted(needs),
+               "tickets": ticket_dims, "basis": basis_dim, "anchors": anchors, "device": device.type}
     keys = {s: prep_cache.prep_key(content, s) for s in cfg.seeds}
     preps = {s: p for s in cfg.seeds if (p := prep_cache.load(keys[s], D, device)) is not None}
     if preps:

@@ -16,7 +16,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 SOURCE = r"""

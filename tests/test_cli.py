@@ -22,7 +22,6 @@ def _cli(args, cwd, uri=None, timeout=300):
 
 
 def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
-    import mlflow
     from mlflow.tracking import MlflowClient
 
     proc = _cli(["run", *FAST], tmp_path)
