@@ -34,6 +34,7 @@ def _run(tmp_path, overrides=OVERRIDES, name="store"):
     return {o.cell.name: {k: v for k, v in o.metrics.items() if k != "wall_time_s"} for o in out["outcomes"]}
 
 
+@pytest.mark.slow
 def test_second_invocation_reuses_the_preparation_and_gets_identical_metrics(counted, tmp_path):
     first = _run(tmp_path, name="a")
     assert counted == [[0, 1]]  # one preparation, all seeds batched
@@ -44,6 +45,7 @@ def test_second_invocation_reuses_the_preparation_and_gets_identical_metrics(cou
     assert counted == [[0, 1], [2]]  # only the new seed
 
 
+@pytest.mark.slow
 def test_a_corrupt_or_truncated_cache_file_is_recomputed(counted, tmp_path):
     first = _run(tmp_path, name="a")
     files = sorted((tmp_path / "cache" / "prep").glob("*.pt"))

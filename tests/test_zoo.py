@@ -49,6 +49,7 @@ def _train_in_fastfood(module, shape, d=64, epochs=3, K=2):
     return flat, res
 
 
+@pytest.mark.slow
 def test_resnet20_trains_in_a_fastfood_subspace_with_per_member_batchnorm():
     module = create_model("resnet20", (3, 8, 8), 4)
     flat, res = _train_in_fastfood(module, (3, 8, 8))
@@ -60,6 +61,7 @@ def test_resnet20_trains_in_a_fastfood_subspace_with_per_member_batchnorm():
     assert torch.equal(module.bn.running_mean, torch.zeros(16))
 
 
+@pytest.mark.slow
 def test_a_timm_model_trains_in_a_fastfood_subspace():
     module = create_from_config({"name": "resnet10t", "arch": "timm"}, (1, 8, 8), 4)
     flat, res = _train_in_fastfood(module, (1, 8, 8), d=32, epochs=2, K=1)
@@ -72,6 +74,7 @@ def test_unknown_timm_model_is_a_clear_error():
         create_from_config({"name": "resnet_nope", "arch": "timm"}, (3, 32, 32), 10)
 
 
+@pytest.mark.slow
 def test_batchnorm_member_in_a_population_matches_the_member_alone():
     torch.manual_seed(0)
     module = create_model("resnet20", (3, 8, 8), 4)
