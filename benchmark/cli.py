@@ -1,6 +1,7 @@
 """The verbs behind `python -m benchmark`. Hydra composes the run config; we validate and run it."""
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ def _task(cfg: DictConfig) -> None:
     from benchmark.run import run
 
     raw = OmegaConf.to_container(cfg, resolve=True)
+    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM takes the Ctrl-C path: finished members stay logged
     try:
         run(build_config(raw))
     except UserError as e:
@@ -25,6 +27,10 @@ def _task(cfg: DictConfig) -> None:
     except KeyboardInterrupt:
         print("interrupted: finished members are logged; the parent run is marked KILLED", file=sys.stderr)
         sys.exit(130)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
 
 
 def run_with_hydra(overrides: list[str]) -> int:

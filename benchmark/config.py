@@ -50,6 +50,7 @@ class RunConfig:
     device: str
     population: bool
     memory_budget_mb: float | None
+    force: bool
     tracking_uri: str | None
     experiment: str | None
     preset: str = "default"
@@ -64,8 +65,8 @@ class RunConfig:
     def hash(self, *extra: Any) -> str:
         """Content hash of everything that changes results (not where they are logged)."""
         d = self.to_dict()
-        for k in ("tracking_uri", "experiment", "population", "memory_budget_mb", "preset", "methods", "ratios",
-                  "seeds"):
+        for k in ("tracking_uri", "experiment", "population", "memory_budget_mb", "force", "preset", "methods",
+                  "ratios", "seeds"):
             d.pop(k)
         blob = json.dumps([d, *extra], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -168,6 +169,7 @@ def build_config(raw: dict) -> RunConfig:
         imp=imp_cfg,
         device=_choice("device", raw["device"], DEVICES),
         population=bool(raw["population"]),
+        force=bool(raw.get("force", False)),
         memory_budget_mb=None if raw.get("memory_budget_mb") is None
         else _positive("memory_budget_mb", raw["memory_budget_mb"]),
         tracking_uri=tracking.get("uri"),

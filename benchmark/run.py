@@ -19,6 +19,7 @@ from benchmark.prep import init_weights, prepare
 from benchmark.train import steps_per_epoch
 from benchmark import prep_cache, tracking
 from leaderboards import build, to_text
+from leaderboards.source import finished_members
 from leaderboards.write import write
 
 
@@ -109,7 +110,7 @@ def shared_preparation(cfg: RunConfig, cells, flat: FlatModel, make_module, data
 
 
 def run(cfg: RunConfig, out=sys.stdout) -> dict:
-    """Run the whole grid. Returns {"parent_run_id", "outcomes", "leaderboard", "uri"}."""
+    """Run the whole grid. Returns {"parent_run_id", "outcomes", "reused", "leaderboard", "uri"}."""
     from tqdm import tqdm
 
     from benchmark.grid import lr_for
@@ -130,6 +131,14 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
     client, exp_id = tracking.open_store(uri, cfg.experiment_name)  # and a bad store before any training
     say(f"{data.describe()}\nmodel {cfg.model['name']}: D = {D:,} trainable scalars; device {device}")
     say("d per ratio: " + ", ".join(f"D/d={r:g} -> d={dim_for_ratio(D, r):,}" for r in cfg.ratios))
+    # Content-addressed members: one FINISHED in this experiment with the same config_hash is reused.
+    hashes = {c: cfg.hash(c.method, c.ratio, c.seed) for c in cells}
+    finished = {} if cfg.force else finished_members(cfg.experiment_name, set(hashes.values()), uri)
+    reused = [dict(finished[hashes[c]], num_classes=data.num_classes) for c in cells if hashes[c] in finished]
+    if reused:
+        say(f"{len(reused)} of {len(cells)} members already FINISHED in this experiment with the same config: "
+            f"reused (force=true re-runs them)")
+    cells = [c for c in cells if hashes[c] not in finished]
 
     parent = tracking.start_run(client, exp_id, f"{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
                                 tags={"dofbench.kind": "sweep"})
@@ -144,7 +153,7 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
         client.log_text(parent, json.dumps(cfg.to_dict(), indent=2, default=str), "config.json")
 
         t0 = time.perf_counter()
-        preps = shared_preparation(cfg, cells, flat, make_module, data, device, say)
+        preps = shared_preparation(cfg, cells, flat, make_module, data, device, say) if cells else {}
         prep_time = time.perf_counter() - t0
         say(f"preparation done in {prep_time:.1f}s")
         tracking.log_values(client, parent, metrics={"prep_time_s": prep_time})
@@ -172,8 +181,8 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
                     on_epoch=lambda e, K: bar.update(K))
         bar.close()
         wall = time.perf_counter() - t0
-        records = [dict(method=o.cell.method, ratio=o.cell.ratio, d=o.cell.d, D=D, seed=o.cell.seed,
-                        status=o.status, num_classes=data.num_classes, **o.metrics) for o in outcomes]
+        records = reused + [dict(method=o.cell.method, ratio=o.cell.ratio, d=o.cell.d, D=D, seed=o.cell.seed,
+                                 status=o.status, num_classes=data.num_classes, **o.metrics) for o in outcomes]
         lb = publish_leaderboard(client, parent, records, cfg.dataset["name"], cfg.model["name"])
         tracking.log_values(client, parent, metrics={"wall_time_s": wall})
         say(f"\nleaderboard (test accuracy mean ± std over {len(cfg.seeds)} seed(s); ranked by D/d*90):\n{to_text(lb)}")
@@ -181,11 +190,12 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
             if o.status == "FAILED":
                 say(f"FAILED {o.cell.name}: {o.reason}")
         artifacts = client.get_run(parent).info.artifact_uri
-        say(f"\n{len(outcomes)} members in {wall:.1f}s; parent run {parent} in experiment {cfg.experiment_name!r}")
+        say(f"\n{len(outcomes)} members trained in {wall:.1f}s ({len(reused)} reused); parent run {parent} "
+            f"in experiment {cfg.experiment_name!r}")
         say(f"plots and tables: {artifacts}/leaderboard/")
         say(f"to compare them: {tracking.ui_command(uri)}")
         status = "FINISHED"
-        return {"parent_run_id": parent, "outcomes": outcomes, "leaderboard": lb, "uri": uri}
+        return {"parent_run_id": parent, "outcomes": outcomes, "reused": reused, "leaderboard": lb, "uri": uri}
     except KeyboardInterrupt:
         status = "KILLED"
         raise

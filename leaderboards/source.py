@@ -32,7 +32,7 @@ def records_from_mlflow(experiment: str | None = None, parent_run_id: str | None
     df = df.sort_values("start_time")
     chosen: dict[str, dict] = {}
     for _, row in df.iterrows():
-        rec = _record(row)
+        rec = record_from_row(row)
         if rec is None:
             continue
         key = rec["config_hash"] or row["run_id"]
@@ -44,7 +44,8 @@ def records_from_mlflow(experiment: str | None = None, parent_run_id: str | None
     return out
 
 
-def _record(row) -> dict | None:
+def record_from_row(row) -> dict | None:
+    """One child run (a row of mlflow.search_runs) as a leaderboard record; None for a run that is no member."""
     get = lambda k: row.get(k)
     method = get("params.method")
     if not isinstance(method, str) or not method:
@@ -72,3 +73,22 @@ def _isnan(v) -> bool:
         return math.isnan(float(v))
     except (TypeError, ValueError):
         return False
+
+
+def finished_members(experiment: str, hashes: set[str], tracking_uri: str | None = None) -> dict[str, dict]:
+    """config_hash -> record of the latest FINISHED member run with that hash in `experiment`."""
+    import mlflow
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None or not hashes:
+        return {}
+    df = mlflow.search_runs(experiment_ids=[exp.experiment_id], max_results=100_000,
+                            filter_string="attributes.status = 'FINISHED' and params.config_hash != ''")
+    out: dict[str, dict] = {}
+    for _, row in (df.sort_values("start_time").iterrows() if not df.empty else []):
+        rec = record_from_row(row)
+        if rec is not None and rec["config_hash"] in hashes:
+            out[rec["config_hash"]] = rec
+    return out

@@ -149,3 +149,44 @@ def test_unwritable_store_location_fails_clearly(tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     proc = _cli(["run", *FAST, f"tracking.uri=sqlite:///{tmp_path}/a_file/m.db"], tmp_path)
     _assert_clean_error(proc, "cannot use tracking store")
+
+
+@pytest.mark.slow
+def test_sigterm_mid_sweep_keeps_finished_members_and_the_rerun_completes_the_rest(tmp_path):
+    """population=false logs each member as it finishes; SIGTERM closes the parent as KILLED."""
+    import signal
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    args = ["run", "methods=[full,random_affine,random_pruning]", "ratios=[1,4,16,64]", "seeds=[0,1]",
+            "epochs=3", "population=false", "dataset.train_size=1024"]
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = None
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        time.sleep(1)
+        if (tmp_path / "m.db").exists():
+            client = client or MlflowClient(uri)
+            exp = client.get_experiment_by_name("mnist1d-mlp")
+            if exp and len([r for r in client.search_runs([exp.experiment_id])
+                            if r.info.status == "FINISHED" and "mlflow.parentRunId" in r.data.tags]) >= 2:
+                break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in err
+    runs = client.search_runs([exp.experiment_id])
+    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    done = [r for r in runs if "mlflow.parentRunId" in r.data.tags and r.info.status == "FINISHED"]
+    assert [p.info.status for p in parent] == ["KILLED"]
+    total = 2 * (1 + 2 * 3)
+    assert 2 <= len(done) < total
+    rerun = _cli(args, tmp_path, uri=uri)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"{len(done)} of {total} members already FINISHED" in rerun.stdout
+    runs = client.search_runs([exp.experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags and r.info.status == "FINISHED"]
+    assert len(children) == total  # exactly the missing ones were added

@@ -69,3 +69,23 @@ def test_cache_files_hold_only_tensors_and_round_trip(tmp_path, monkeypatch):
     assert torch.equal(q.wt, p.wt) and torch.equal(q.basis, p.basis) and q.ticket_rounds == {7: 2}
     assert torch.equal(q.tickets["w0"][7], torch.arange(7))
     assert prep_cache.load("k", 51, "cpu") is None  # another model's D: not trusted
+
+
+def test_rerun_skips_members_finished_with_the_same_hash_and_force_reruns_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "cache"))
+    few = ["methods=[full,random_affine]", "ratios=[1,16,64]", "seeds=[0]", "epochs=1", "dataset.train_size=256"]
+
+    def run(extra=()):
+        cfg = build_config(dict(_raw(few + list(extra)), tracking={"uri": f"sqlite:///{tmp_path}/s.db", "experiment": "e"}))
+        return run_module.run(cfg, out=open(os.devnull, "w"))
+
+    first = run()
+    assert len(first["outcomes"]) == 3 and not first["reused"]
+    again = run()
+    assert again["outcomes"] == [] and len(again["reused"]) == 3
+    assert [r.method for r in again["leaderboard"].rows] == [r.method for r in first["leaderboard"].rows]
+    # A new ratio runs only the missing member; force re-runs everything.
+    more = run(["ratios=[1,16,64,256]"])
+    assert [o.cell.name for o in more["outcomes"]] == ["random_affine-r256-s0"]
+    forced = run(["force=true"])
+    assert len(forced["outcomes"]) == 3 and not forced["reused"]
