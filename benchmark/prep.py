@@ -45,7 +45,7 @@ def data_seed(seed: int) -> int:
     return derive_seed(seed, "data_order")
 
 
-def init_weights(make_module: Callable[[], torch.nn.Module], flat: FlatModel, seed: int) -> Tensor:
+def init_weights(make_module: Callable[[], torch.nn.Module], seed: int) -> Tensor:
     """w0 (D,) for a seed: the module's own initializer, under a derived seed, not touching global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "init") % (2**63))

@@ -97,7 +97,7 @@ def shared_preparation(cfg: RunConfig, cells, flat: FlatModel, make_module, data
         for sl, shape in zip(flat.slices, flat.shapes):
             prunable[sl] = len(shape) > 1
     for batch in [todo] if cfg.population else [[s] for s in todo]:
-        w0 = torch.stack([init_weights(make_module, flat, s) for s in batch]).to(device)
+        w0 = torch.stack([init_weights(make_module, s) for s in batch]).to(device)
         fresh = prepare(
             batch, w0, flat, data, cfg.train, needs, ticket_dims, cfg.burn_in_steps, cfg.trajectory.every,
             cfg.trajectory.centered, cfg.trajectory.complete, basis_dim, cfg.imp.fraction, prunable, layers,

@@ -19,7 +19,7 @@ def _setup(overrides):
     data = blobs()
     make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[16])
     flat = FlatModel.of(make())
-    w0 = torch.stack([init_weights(make, flat, s) for s in cfg.seeds])
+    w0 = torch.stack([init_weights(make, s) for s in cfg.seeds])
     cells = plan(cfg, flat.D)
     needs = set().union(*(METHODS[m].needs for m in cfg.methods))
     tickets = sorted({c.d for c in cells if "ticket" in c.method})

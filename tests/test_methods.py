@@ -20,7 +20,7 @@ def setup():
     data = blobs()
     make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[16])
     flat = FlatModel.of(make())
-    w0 = torch.stack([init_weights(make, flat, s) for s in SEEDS])
+    w0 = torch.stack([init_weights(make, s) for s in SEEDS])
     dims = [flat.D // 4, flat.D // 16]
     needs = set().union(*(m.needs for m in METHODS.values()))
     preps = prepare(SEEDS, w0, flat, data, CFG, needs, dims, BURN_IN, basis_dim=max(dims))
@@ -119,7 +119,7 @@ def test_preparation_trains_the_full_space_run_once_for_all_seeds(monkeypatch):
     data = blobs()
     make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[8])
     flat = FlatModel.of(make())
-    w0 = torch.stack([init_weights(make, flat, s) for s in SEEDS])
+    w0 = torch.stack([init_weights(make, s) for s in SEEDS])
     calls = []
     real = prep_module.train_population
 
@@ -145,7 +145,7 @@ def test_lottery_subspace_without_completion_fails_clearly_when_d_exceeds_the_tr
     data = blobs()
     make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[16])
     flat = FlatModel.of(make())
-    w0 = torch.stack([init_weights(make, flat, 0)])
+    w0 = torch.stack([init_weights(make, 0)])
     steps = CFG.epochs * 4  # 256 training points at batch 64
     for complete in (False, True):
         p = prepare([0], w0, flat, data, CFG, {"full_run"}, [], 0, basis_dim=steps + 5,
