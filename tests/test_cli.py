@@ -157,24 +157,23 @@ def test_sigterm_mid_sweep_keeps_finished_members_and_the_rerun_completes_the_re
     import signal
     import time
 
-    from mlflow.tracking import MlflowClient
+    from benchmark import tracking
 
     uri = f"sqlite:///{tmp_path}/m.db"
     args = ["run", "methods=[full,random_affine,random_pruning]", "ratios=[1,4,16,64]", "seeds=[0,1]",
             "epochs=3", "population=false", "dataset.train_size=1024"]
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
+    # The store exists before the job starts, so this process's polling never races its migrations.
+    client, _ = tracking.open_store(uri, "mnist1d-mlp")
     proc = subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    client = None
+    exp = client.get_experiment_by_name("mnist1d-mlp")
     deadline = time.time() + 240
     while time.time() < deadline:
         time.sleep(1)
-        if (tmp_path / "m.db").exists():
-            client = client or MlflowClient(uri)
-            exp = client.get_experiment_by_name("mnist1d-mlp")
-            if exp and len([r for r in client.search_runs([exp.experiment_id])
-                            if r.info.status == "FINISHED" and "mlflow.parentRunId" in r.data.tags]) >= 2:
-                break
+        runs = client.search_runs([exp.experiment_id])
+        if len([r for r in runs if r.info.status == "FINISHED" and "mlflow.parentRunId" in r.data.tags]) >= 2:
+            break
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode != 0 and "Traceback" not in err
