@@ -27,6 +27,12 @@ def blobs(n_train=256, n_val=64, n_test=128, dim=12, classes=4, seed=0) -> Split
     return Splits("blobs", *draw(n_train), *draw(n_val), *draw(n_test), classes)
 
 
+@pytest.fixture(autouse=True)
+def _run_in_tmp(tmp_path, monkeypatch):
+    """MLflow artifacts (./mlruns) and any stray output land in the test's folder, not the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def data() -> Splits:
     return blobs()
