@@ -75,7 +75,6 @@ def build(records: list[dict], dataset: str = "", model: str = "", eps: list[flo
     for m in methods:
         rs = [r for r in records if r["method"] == m]
         ratios = sorted({float(r["ratio"]) for r in rs}, reverse=True)  # ascending d
-        ds = [D / ratio for ratio in ratios]
         ds = [float(summary[(m, ratio)]["d"]) for ratio in ratios]
         acc = {ratio: summary[(m, ratio)] for ratio in ratios}
         threshold = None
