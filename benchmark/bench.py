@@ -21,6 +21,7 @@ from benchmark.flat import FlatModel
 from benchmark.models import create_model
 from benchmark.train import Group, Population, TrainConfig
 from subspaces import CoordinateProjection, IdentityProjection, Subspace, random_projection, stack
+from subspaces.random import DENSE_BUDGET_BYTES
 
 # The inputs each bench model is measured on (random data; only the shapes matter).
 BENCH_INPUTS = {
@@ -135,7 +136,7 @@ def bench_projections(model: str, batch: int, device: torch.device, dims=DIMS, p
         for d in dims:
             if d >= D:
                 continue
-            if kind == "dense" and D * d * 4 > 256 * 2**20 and D * d > MAX_ON_THE_FLY:
+            if kind == "dense" and D * d * 4 > DENSE_BUDGET_BYTES and D * d > MAX_ON_THE_FLY:
                 emit(f"# skipped dense d={d}: on the fly it regenerates {D * d:.1e} Gaussians twice a step")
                 continue
             # Memory first (the sampler thread would steal a core from the timing), then time.
@@ -145,10 +146,10 @@ def bench_projections(model: str, batch: int, device: torch.device, dims=DIMS, p
                 for _ in range(2):
                     pop.step(x, y, True)
             step_ms = time_steps(pop, x, y, device, repeats)
+            used = proj.kind  # "dense" may have become "dense_on_the_fly" over the storage budget
             del pop, proj
             full_ms = full_step()  # measured right after, so both see the same machine state
-            row = dict(kind="projection", projection=kind if kind != "dense" or D * d * 4 <= 256 * 2**20
-                       else "dense_on_the_fly", model=model, D=D, d=d, K=1, device=str(device),
+            row = dict(kind="projection", projection=used, model=model, D=D, d=d, K=1, device=str(device),
                        step_ms=round(step_ms, 3), full_step_ms=round(full_ms, 3),
                        overhead=round(step_ms / full_ms, 3), peak_mem_mb=round(mem["mb"], 1))
             rows.append(row)
