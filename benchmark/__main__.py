@@ -10,6 +10,7 @@ verbs:
   list                 list datasets, models, methods and presets
   bench [OPTIONS]      time subspace steps against full-space steps (--help for options)
   leaderboard [OPTS]   tables and plots from the runs in MLflow (--help for options)
+  theory [OPTIONS]     predicted vs measured threshold dimension on quadratic landscapes
 """
 
 
@@ -35,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         from benchmark.bench import main as bench
 
         return bench(rest)
-    print(f"error: unknown verb {verb!r}; accepted: bench, leaderboard, list, run", file=sys.stderr)
+    if verb == "theory":
+        from benchmark.theory import main as theory
+
+        return theory(rest)
+    print(f"error: unknown verb {verb!r}; accepted: bench, leaderboard, list, run, theory", file=sys.stderr)
     return 2
 
 
