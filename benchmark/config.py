@@ -62,6 +62,13 @@ class RunConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        """The inverse of to_dict, e.g. for a parent run's config.json."""
+        return cls(**{**d, "methods": tuple(d["methods"]), "ratios": tuple(float(r) for r in d["ratios"]),
+                      "seeds": tuple(int(s) for s in d["seeds"]), "train": TrainConfig(**d["train"]),
+                      "trajectory": TrajectoryConfig(**d["trajectory"]), "imp": ImpConfig(**d["imp"])})
+
     def hash(self, *extra: Any) -> str:
         """Content hash of everything that changes results (not where they are logged)."""
         d = self.to_dict()

@@ -119,13 +119,14 @@ def train_cells(
     on_done: Callable[[list[MemberOutcome]], None],
     on_epoch: Callable[[int, int], None] | None = None,
     memory_budget: int | None = None,
+    on_start: Callable[[list[Cell]], None] | None = None,
 ) -> list[MemberOutcome]:
     """Build every member's subspace and train them: as populations that fill the memory budget
     (cfg.population) or one member at a time.
 
     Subspaces are built as their population fills, so what is held at once stays within the budget.
-    on_done receives outcomes as soon as a population finishes (so they are logged early);
-    on_epoch(epoch, members) reports progress in member-epochs.
+    on_start receives a population's cells before it trains; on_done its outcomes as soon as it
+    finishes (so they are logged early); on_epoch(epoch, members) reports progress in member-epochs.
     """
     device = flat.flatten().device
     budget = memory_budget or (
@@ -138,6 +139,8 @@ def train_cells(
     def flush():
         nonlocal pending, used
         if pending:
+            if on_start:
+                on_start([c for c, _ in pending])
             done = _train_population(cfg, pending, preps, flat, data, on_epoch)
             outcomes.extend(done)
             on_done(done)

@@ -12,7 +12,7 @@ from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.data import load_dataset
 from benchmark.errors import UserError
 from benchmark.flat import FlatModel
-from benchmark.grid import MemberOutcome, plan, train_cells
+from benchmark.grid import Cell, MemberOutcome, lr_for, plan, train_cells
 from benchmark.methods import METHODS, prep_steps
 from benchmark.models import create_from_config
 from benchmark.prep import init_weights, prepare
@@ -31,9 +31,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def member_params(cfg: RunConfig, outcome: MemberOutcome, D: int, lr: float) -> dict:
-    c = outcome.cell
+def member_params(cfg: RunConfig, c: Cell, D: int) -> dict:
     m = METHODS[c.method]
+    lr = lr_for(cfg, c.method)
     return {
         "method": c.method, "family": m.family, "anchor": m.anchor,
         "dataset": cfg.dataset["name"], "model": cfg.model["name"],
@@ -61,13 +61,20 @@ def publish_leaderboard(client, parent: str, records: list[dict], dataset: str, 
     return lb
 
 
+PROVENANCE = "provenance.json"  # on the parent run
+
 # The largest lottery-subspace basis (D x d float32) the preparation will store per seed.
 BASIS_BUDGET_BYTES = 2 * 2**30
 
 
-def shared_preparation(cfg: RunConfig, cells, flat: FlatModel, make_module, data, device, say) -> dict:
-    """Preparation for every seed: from the content-addressed cache where it exists, else computed
-    (all missing seeds as one population, or seed by seed with population=false) and cached."""
+def shared_preparation(cfg: RunConfig, cells, seeds, flat: FlatModel, make_module, data, device, say,
+                       batches: list[list[int]] | None = None) -> tuple[dict, list[list[int]]]:
+    """Preparation for `seeds`: from the content-addressed cache where it exists, else computed (all
+    missing seeds as one population, seed by seed with population=false, or as `batches` say) and cached.
+
+    What a preparation holds (ticket dims, basis size) follows `cells`, the invocation's whole plan, so a
+    resumed sweep prepares exactly what the uninterrupted one would have. Returns (preps, the batches
+    of seeds computed together); batching changes float rounding, so `reproduce` replays it."""
     D = flat.D
     needs = set().union(*(METHODS[m].needs for m in cfg.methods))
     ticket_dims = sorted({c.d for c in cells if METHODS[c.method].directions == "ticket"})
@@ -83,20 +90,25 @@ def shared_preparation(cfg: RunConfig, cells, flat: FlatModel, make_module, data
     content = {"dataset": cfg.dataset, "model": cfg.model, "train": asdict(cfg.train), "burn_in": cfg.burn_in_steps,
                "trajectory": asdict(cfg.trajectory), "imp": asdict(cfg.imp), "needs": sorted(needs),
                "tickets": ticket_dims, "basis": basis_dim, "anchors": anchors, "device": device.type}
-    keys = {s: prep_cache.prep_key(content, s) for s in cfg.seeds}
-    preps = {s: p for s in cfg.seeds if (p := prep_cache.load(keys[s], D, device)) is not None}
+    keys = {s: prep_cache.prep_key(content, s) for s in sorted(set(seeds).union(*(batches or [])))}
+    preps = {s: p for s in seeds if (p := prep_cache.load(keys[s], D, device)) is not None}
     if preps:
         say(f"  prep: reusing cached preparation for seed(s) {sorted(preps)}")
-    todo = [s for s in cfg.seeds if s not in preps]
+    todo = [s for s in seeds if s not in preps]
     if not todo:
-        return preps
+        return preps, []
     layers = list(flat.slices) if cfg.imp.scope == "layer" else None
     prunable = None
     if cfg.imp.prunable == "weights":  # biases (1-d tensors) are never pruned
         prunable = torch.ones(D, dtype=torch.bool, device=device)
         for sl, shape in zip(flat.slices, flat.shapes):
             prunable[sl] = len(shape) > 1
-    for batch in [todo] if cfg.population else [[s] for s in todo]:
+    if batches is None:
+        batches = [todo] if cfg.population else [[s] for s in todo]
+    done = []
+    for batch in batches:
+        if not set(batch) & set(todo):
+            continue
         w0 = torch.stack([init_weights(make_module, s) for s in batch]).to(device)
         fresh = prepare(
             batch, w0, flat, data, cfg.train, needs, ticket_dims, cfg.burn_in_steps, cfg.trajectory.every,
@@ -106,22 +118,26 @@ def shared_preparation(cfg: RunConfig, cells, flat: FlatModel, make_module, data
         for s, p in fresh.items():
             prep_cache.store(keys[s], p)
         preps.update(fresh)
-    return preps
+        done.append(list(batch))
+    return preps, done
+
+
+def setup(cfg: RunConfig):
+    """(device, data on the device, make_module, flat model) for a config."""
+    device = resolve_device(cfg.device)
+    data = load_dataset(cfg.dataset).to(device)
+    make_module = lambda: create_from_config(cfg.model, data.input_shape, data.num_classes)
+    return device, data, make_module, FlatModel.of(make_module().to(device))
 
 
 def run(cfg: RunConfig, out=sys.stdout) -> dict:
     """Run the whole grid. Returns {"parent_run_id", "outcomes", "reused", "leaderboard", "uri"}."""
     from tqdm import tqdm
 
-    from benchmark.grid import lr_for
-
     say = lambda msg: print(msg, file=out, flush=True)
-    device = resolve_device(cfg.device)
-    data = load_dataset(cfg.dataset).to(device)
-    make_module = lambda: create_from_config(cfg.model, data.input_shape, data.num_classes)
-    flat = FlatModel.of(make_module().to(device))
+    device, data, make_module, flat = setup(cfg)
     D = flat.D
-    cells = plan(cfg, D)  # every bad value is caught before the store is touched
+    planned = cells = plan(cfg, D)  # every bad value is caught before the store is touched
     full_steps = cfg.train.epochs * steps_per_epoch(len(data.y_train), cfg.train.batch_size)
     if cfg.burn_in_steps > full_steps and any(METHODS[m].anchor == "wt" for m in cfg.methods):
         raise UserError(f"burn_in_steps={cfg.burn_in_steps} exceeds the full-space run, which has {full_steps} "
@@ -143,6 +159,8 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
     parent = tracking.start_run(client, exp_id, f"{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
                                 tags={"dofbench.kind": "sweep"})
     status = "FAILED"
+    provenance = {"populations": [], "prep_batches": []}
+    running: dict = {}  # Cell -> child run id, created RUNNING when its population starts
     try:
         tracking.log_values(client, parent, params={
             "dataset": cfg.dataset["name"], "model": cfg.model["name"], "D": D,
@@ -153,7 +171,8 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
         client.log_text(parent, json.dumps(cfg.to_dict(), indent=2, default=str), "config.json")
 
         t0 = time.perf_counter()
-        preps = shared_preparation(cfg, cells, flat, make_module, data, device, say) if cells else {}
+        preps, provenance["prep_batches"] = shared_preparation(
+            cfg, planned, sorted({c.seed for c in cells}), flat, make_module, data, device, say)
         prep_time = time.perf_counter() - t0
         say(f"preparation done in {prep_time:.1f}s")
         tracking.log_values(client, parent, metrics={"prep_time_s": prep_time})
@@ -162,23 +181,32 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
         bar = tqdm(total=member_epochs, desc="training", unit="member-epoch", file=out, dynamic_ncols=True)
         outcomes: list[MemberOutcome] = []
 
+        def log_start(members: list) -> None:
+            """Members exist in MLflow (RUNNING) while they train, so an interrupt can mark them KILLED."""
+            index = len(provenance["populations"])
+            provenance["populations"].append([c.name for c in members])
+            for c in members:
+                running[c] = tracking.start_run(client, exp_id, c.name, parent_id=parent,
+                                                tags={"dofbench.population": str(index)})
+                tracking.log_values(client, running[c], params=member_params(cfg, c, D))
+
         def log_done(done: list[MemberOutcome]) -> None:
             for o in done:
-                lr = lr_for(cfg, o.cell.method)
-                child = tracking.start_run(client, exp_id, o.cell.name, parent_id=parent)
-                params = member_params(cfg, o, D, lr)
+                if o.cell not in running:  # failed while its subspace was built: a population of its own
+                    log_start([o.cell])
+                child = running.pop(o.cell)
                 metrics = dict(o.metrics, D=D, d=o.cell.d, ratio=o.cell.ratio)
                 tags = {"failure_reason": o.reason} if o.reason else None
                 curves = {"val_acc": o.curves.get("val_acc", []), "epoch_train_loss": o.curves.get("train_loss", [])}
                 if o.status == "FAILED":
                     metrics.setdefault("prep_steps", float(prep_steps(o.cell.method, preps[o.cell.seed], o.cell.d)))
                     curves = {}
-                tracking.log_values(client, child, params, metrics, curves, tags)
+                tracking.log_values(client, child, None, metrics, curves, tags)
                 tracking.end_run(client, child, o.status)
             outcomes.extend(done)
 
-        train_cells(cfg, cells, preps, flat, data, on_done=log_done,
-                    on_epoch=lambda e, K: bar.update(K))
+        train_cells(cfg, cells, preps, flat, data, on_done=log_done, on_epoch=lambda e, K: bar.update(K),
+                    on_start=log_start)
         bar.close()
         wall = time.perf_counter() - t0
         records = reused + [dict(method=o.cell.method, ratio=o.cell.ratio, d=o.cell.d, D=D, seed=o.cell.seed,
@@ -198,6 +226,12 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
         return {"parent_run_id": parent, "outcomes": outcomes, "reused": reused, "leaderboard": lb, "uri": uri}
     except KeyboardInterrupt:
         status = "KILLED"
+        # Members in flight, including one the interrupt caught between its creation and our bookkeeping.
+        stray = client.search_runs([exp_id], f"tags.mlflow.parentRunId = '{parent}' and attributes.status = 'RUNNING'")
+        for child in set(running.values()) | {r.info.run_id for r in stray}:
+            tracking.end_run(client, child, "KILLED")
         raise
     finally:
+        # What `reproduce` replays: which members trained together, which seeds were prepared together.
+        client.log_text(parent, json.dumps(provenance, indent=1), PROVENANCE)
         tracking.end_run(client, parent, status)

@@ -78,6 +78,41 @@ def test_same_config_twice_gives_identical_metrics(tmp_path):
     assert outs[0] == outs[1]
 
 
+def test_reproduce_replays_a_member_exactly_and_fails_loudly_when_numbers_differ(tmp_path, monkeypatch, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from benchmark.__main__ import main
+    from benchmark.run import run
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    raw = _raw(["methods=[full,random_affine,lottery_subspace]", "ratios=[1,16]", "seeds=[0,1]", "epochs=1",
+                "dataset.train_size=256", "burn_in_steps=2"])
+    result = run(build_config(dict(raw, tracking={"uri": uri, "experiment": None})), out=open(os.devnull, "w"))
+    member = next(o for o in result["outcomes"] if o.cell.name == "lottery_subspace-r16-s1")
+    client = MlflowClient(uri)
+    child = client.search_runs([client.get_experiment_by_name("mnist1d-mlp").experiment_id],
+                               filter_string="attributes.run_name = 'lottery_subspace-r16-s1'")[0].info.run_id
+    # With the preparation cache emptied, it is recomputed in the original batch of seeds [0, 1].
+    monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "empty-cache"))
+    capsys.readouterr()
+    assert main(["reproduce", child, "--tracking-uri", uri]) == 0
+    out = capsys.readouterr().out
+    assert "reproduced (exactly; preparation recomputed)" in out
+    assert re.search(rf"test_acc\s+{member.metrics['test_acc']!r}\s+{member.metrics['test_acc']!r}\s+0\s+ok", out)
+    # A logged number that the code does not give back is reported, with exit 1.
+    client.log_metric(child, "test_acc", 0.123, step=99)
+    assert main(["reproduce", child, "--tracking-uri", uri]) == 1
+    out = capsys.readouterr().out
+    assert "NOT reproduced" in out and re.search(r"test_acc\s+0\.123\s+\S+\s+\S+\s+DIFFERS", out)
+    assert main(["reproduce", child, "--tracking-uri", uri, "--rtol", "10"]) == 0
+    # Not a member run, or no run at all: one line, exit 2.
+    capsys.readouterr()
+    assert main(["reproduce", result["parent_run_id"], "--tracking-uri", uri]) == 2
+    assert "is not a dofbench member run" in capsys.readouterr().err
+    assert main(["reproduce", "0123abc", "--tracking-uri", uri]) == 2
+    assert "no run '0123abc' in this tracking store" in capsys.readouterr().err
+
+
 def _raw(overrides):
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
@@ -181,6 +216,11 @@ def test_sigterm_mid_sweep_keeps_finished_members_and_the_rerun_completes_the_re
     parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     done = [r for r in runs if "mlflow.parentRunId" in r.data.tags and r.info.status == "FINISHED"]
     assert [p.info.status for p in parent] == ["KILLED"]
+    members = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    killed = [r for r in members if r.info.status == "KILLED"]
+    # The member in flight is KILLED (named, with its params); none is left looking RUNNING.
+    assert {r.info.status for r in members} <= {"FINISHED", "KILLED"} and len(killed) <= 1
+    assert all("config_hash" in r.data.params for r in killed)
     total = 2 * (1 + 2 * 3)
     assert 2 <= len(done) < total
     rerun = _cli(args, tmp_path, uri=uri)

@@ -1,0 +1,112 @@
+"""`python -m benchmark reproduce RUN_ID [--rtol X]`: re-run one member from what its runs logged.
+
+A member's numbers depend, at the level of float rounding, on what it was computed with: the seeds
+whose preparation was batched together and the members that trained in its population. Both are in
+the parent run's provenance.json, so the member is re-run exactly as it ran: its parent's config,
+its preparation (from the content-addressed cache, else recomputed in the original batch), and its
+whole population. Then old and new metrics are printed side by side; exit 0 when they agree
+(exactly by default: the same config on the same platform and device gives the same bits).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+from benchmark.errors import UserError
+
+COMPARED = ("test_acc", "test_loss", "val_acc", "train_acc", "train_loss", "steps", "prep_steps")
+
+
+def _load(client, run_id: str):
+    """(child run, parent config dict, provenance dict) or UserError."""
+    from mlflow.exceptions import MlflowException
+
+    from benchmark.run import PROVENANCE
+
+    try:
+        child = client.get_run(run_id)
+    except MlflowException:
+        raise UserError(f"no run {run_id!r} in this tracking store; accepted: the id of a member (child) run, "
+                        f"e.g. from the MLflow UI or `mlflow runs list`") from None
+    parent_id = child.data.tags.get("mlflow.parentRunId")
+    if "config_hash" not in child.data.params or not parent_id:
+        raise UserError(f"run {run_id!r} is not a dofbench member run (no config_hash or parent); accepted: the "
+                        f"id of a child run of `python -m benchmark run`")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    texts = {}
+    for name in ("config.json", PROVENANCE):
+        try:
+            with open(client.download_artifacts(parent_id, name)) as f:
+                texts[name] = json.load(f)
+        except (MlflowException, OSError, ValueError):
+            raise UserError(f"parent run {parent_id} of {run_id!r} has no readable {name}; it was logged by an "
+                            f"older dofbench or deleted, so this member cannot be replayed") from None
+    return child, texts["config.json"], texts[PROVENANCE]
+
+
+def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, out=sys.stdout) -> bool:
+    """Re-run member `run_id`; print logged vs reproduced metrics; True when all agree within rtol."""
+    from benchmark import tracking
+    from benchmark.config import RunConfig
+    from benchmark.grid import plan, train_cells
+    from benchmark.run import setup, shared_preparation
+
+    say = lambda msg: print(msg, file=out, flush=True)
+    client, _ = tracking.open_store(tracking.resolve_uri(tracking_uri), "Default")  # a bad URI fails clearly
+    child, config, provenance = _load(client, run_id)
+    cfg = RunConfig.from_dict(config)
+    p = child.data.params
+    device, data, make_module, flat = setup(cfg)
+    planned = plan(cfg, flat.D)
+    target = next((c for c in planned if c.name == child.info.run_name), None)
+    if target is None:
+        raise UserError(f"member {child.info.run_name!r} is not in its parent's plan; the config.json does not match")
+    if cfg.hash(target.method, target.ratio, target.seed) != p["config_hash"]:
+        raise UserError(f"config_hash {cfg.hash(target.method, target.ratio, target.seed)} of the replayed config "
+                        f"differs from the logged {p['config_hash']}: the code's config changed since this run")
+    population = provenance["populations"][int(child.data.tags.get("dofbench.population", -1))]
+    members = [c for c in planned if c.name in population]
+    batches = [b for b in provenance["prep_batches"] if target.seed in b]
+    seeds = sorted({c.seed for c in members})
+    say(f"replaying {target.name} (run {run_id}) with the {len(members)} member(s) it trained with; "
+        f"device {device}")
+    preps, computed = shared_preparation(cfg, planned, seeds, flat, make_module, data, device,
+                                         say, batches=batches or None)
+    outcomes = train_cells(cfg, members, preps, flat, data, on_done=lambda done: None, memory_budget=2**62)
+    new = next(o for o in outcomes if o.cell == target)
+    old = child.data.metrics
+    rows, agree = [], new.status == child.info.status
+    for key in COMPARED:
+        if key not in old and key not in new.metrics:
+            continue
+        a, b = old.get(key, math.nan), new.metrics.get(key, math.nan)
+        ok = (a == b) or (math.isfinite(a) and math.isfinite(b) and abs(a - b) <= rtol * abs(a))
+        agree &= ok
+        rows.append((key, a, b, abs(a - b), "ok" if ok else "DIFFERS"))
+    say(f"\n{'metric':<12} {'logged':>22} {'reproduced':>22} {'|diff|':>10}")
+    for key, a, b, diff, verdict in rows:
+        say(f"{key:<12} {a!r:>22} {b!r:>22} {diff:>10.3g}  {verdict}")
+    say(f"{'status':<12} {child.info.status:>22} {new.status:>22}")
+    say(f"\n{'reproduced' if agree else 'NOT reproduced'} "
+        f"({'exactly' if rtol == 0 else f'rtol {rtol:g}'}; preparation {'recomputed' if computed else 'from the cache'})")
+    return agree
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmark reproduce", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_id", help="a member (child) run id")
+    ap.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0: bit-identical)")
+    ap.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
+    args = ap.parse_args(argv)
+    if args.rtol < 0:
+        print(f"error: --rtol {args.rtol}: must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        return 0 if reproduce(args.run_id, args.rtol, args.tracking_uri) else 1
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
