@@ -10,6 +10,7 @@ verbs:
   list                 list datasets, models, methods and presets
   bench [OPTIONS]      time subspace steps against full-space steps (--help for options)
   leaderboard [OPTS]   tables and plots from the runs in MLflow (--help for options)
+  golden [--update]    run the smoke preset and compare its leaderboard with the committed golden one
   reproduce RUN_ID     re-run one member run from what it logged; compare old and new metrics
   theory [OPTIONS]     predicted vs measured threshold dimension on quadratic landscapes
 """
@@ -37,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmark.bench import main as bench
 
         return bench(rest)
+    if verb == "golden":
+        from benchmark.golden import main as golden
+
+        return golden(rest)
     if verb == "reproduce":
         from benchmark.reproduce import main as reproduce
 
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmark.theory import main as theory
 
         return theory(rest)
-    print(f"error: unknown verb {verb!r}; accepted: bench, leaderboard, list, reproduce, run, theory", file=sys.stderr)
+    print(f"error: unknown verb {verb!r}; accepted: bench, golden, leaderboard, list, reproduce, run, theory", file=sys.stderr)
     return 2
 
 

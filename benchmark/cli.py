@@ -41,6 +41,15 @@ def run_with_hydra(overrides: list[str]) -> int:
     return 0
 
 
+def compose(overrides: list[str]) -> dict:
+    """The config `run` gets for these overrides, as a plain dict (Hydra's compose API, no working dir change)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    with initialize_config_module("benchmark.conf", version_base="1.3"):
+        return OmegaConf.to_container(hydra_compose("config", overrides=overrides), resolve=True)
+
+
 def list_everything() -> int:
     from benchmark.data import DATASETS
     from benchmark.methods import METHODS

@@ -114,11 +114,9 @@ def test_reproduce_replays_a_member_exactly_and_fails_loudly_when_numbers_differ
 
 
 def _raw(overrides):
-    from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
+    from benchmark.cli import compose
 
-    with initialize_config_module("benchmark.conf", version_base="1.3"):
-        return OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
+    return compose(overrides)
 
 
 @pytest.mark.parametrize(

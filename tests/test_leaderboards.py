@@ -153,3 +153,34 @@ def test_leaderboard_cli_errors_are_one_line(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "benchmark", "leaderboard", "--tracking-uri", uri, *args],
                               capture_output=True, text=True, cwd=tmp_path)
         assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_golden_comparison_reports_moves_beyond_tolerance_readably():
+    from leaderboards.golden import compare
+
+    golden = ("rank,method,D,dstar90,dstar90_upper_bound,prep_steps,acc_mean_r1,acc_mean_r8,acc_std_r8\n"
+              "0,full,100,100,0,0,0.5,,\n1,random_affine,100,20,0,0,,0.45,0.01\n2,lottery_ticket,100,40,0,12,,0.40,0\n")
+    assert compare(golden, golden) == []
+    # Within tolerance (accuracy ± 0.01, d*90 ± 5%), and noisy columns are not compared.
+    close = golden.replace("0.45,0.01", "0.455,0.2").replace(",20,", ",20.9,")
+    assert compare(golden, close) == []
+    moved = golden.replace("0.45,0.01", "0.43,0.01").replace("lottery_ticket,100,40,0,12", "lottery_ticket,100,,0,13")
+    diffs = compare(golden, moved)
+    assert len(diffs) == 3
+    assert any("random_affine" in d and "acc_mean_r8" in d and "golden 0.45" in d and "now 0.43" in d for d in diffs)
+    assert any("lottery_ticket" in d and "dstar90" in d and "now  not reached" in d for d in diffs)
+    assert any("prep_steps" in d and "(tolerance exact)" in d for d in diffs)
+    assert compare(golden, golden.replace("2,lottery_ticket,100,40,0,12,,0.40,0\n", "")) == [
+        "method lottery_ticket: in the golden leaderboard, missing now"]
+
+
+def test_committed_golden_smoke_leaderboard_covers_every_method():
+    import csv
+    from pathlib import Path
+
+    from benchmark.methods import METHODS
+
+    path = Path(__file__).parents[1] / "leaderboards" / "results" / "smoke" / "leaderboard.csv"
+    rows = list(csv.DictReader(path.open()))
+    assert {r["method"] for r in rows} == set(METHODS)
+    assert all(r["acc_mean_r1"] for r in rows if r["method"] == "full")
