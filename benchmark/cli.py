@@ -17,10 +17,20 @@ def _task(cfg: DictConfig) -> None:
     from benchmark.config import build_config
     from benchmark.run import run
 
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from benchmark.sweep import read_sweep
+
     raw = OmegaConf.to_container(cfg, resolve=True)
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM takes the Ctrl-C path: finished members stay logged
+    hc = HydraConfig.get()
+    sweep, job = None, None
+    if hc.mode == RunMode.MULTIRUN:
+        sweep = read_sweep(hc.sweep.dir)
+        job = f"job{hc.job.num}: {' '.join(hc.overrides.task)}"[:250]
     try:
-        run(build_config(raw))
+        run(build_config(raw), sweep=sweep, job_name=job)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -33,8 +43,18 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
+# Overrides that would make Hydra instantiate a class the user names: never accepted.
+FORBIDDEN_OVERRIDES = ("_target_", "hydra.callbacks", "hydra/callbacks")
+
+
 def run_with_hydra(overrides: list[str]) -> int:
     """Hand the overrides to Hydra as if they were this program's command line."""
+    bad = [o for o in overrides if any(f in o for f in FORBIDDEN_OVERRIDES)]
+    if bad:
+        print(f"error: override {bad[0]!r} is not accepted: dofbench never instantiates classes named on the "
+              f"command line (_target_, hydra.callbacks); choose a launcher with hydra/launcher=joblib|"
+              f"submitit_local|submitit_slurm and set its documented options", file=sys.stderr)
+        return 2
     main = hydra.main(version_base="1.3", config_path="conf", config_name="config")(_task)
     sys.argv = [sys.argv[0]] + overrides
     main()

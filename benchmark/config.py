@@ -134,6 +134,8 @@ def build_config(raw: dict) -> RunConfig:
     if not ratios:
         raise UserError("ratios is empty; give at least one compression ratio D/d, e.g. ratios=[1,4,16]")
     seeds = tuple(int(_number("seed", s, int)) for s in _as_list(raw["seeds"]))
+    if raw.get("seed") is not None:  # `seed=3` (e.g. swept with -m seed=0,1,2) is seeds=[3]
+        seeds = (int(_number("seed", raw["seed"], int)),)
     if not seeds:
         raise UserError("seeds is empty; give at least one, e.g. seeds=[0]")
     train = TrainConfig(

@@ -45,7 +45,8 @@ def member_params(cfg: RunConfig, c: Cell, D: int) -> dict:
     }
 
 
-def publish_leaderboard(client, parent: str, records: list[dict], dataset: str, model: str):
+def publish_leaderboard(client, parent: str, records: list[dict], dataset: str, model: str,
+                        folder: str = "leaderboard"):
     """Build the leaderboard of one parent run's members; log its files and dstar90.<method> metrics on it."""
     import tempfile
     from pathlib import Path
@@ -53,7 +54,7 @@ def publish_leaderboard(client, parent: str, records: list[dict], dataset: str, 
     lb = build(records, dataset, model)
     with tempfile.TemporaryDirectory() as tmp:
         write(lb, Path(tmp))
-        client.log_artifacts(parent, tmp, "leaderboard")
+        client.log_artifacts(parent, tmp, folder)
     metrics = {f"dstar90.{row.method}": row.threshold.d for row in lb.rows
                if row.threshold is not None and row.threshold.d is not None}
     metrics.update({f"compression90.{row.method}": row.compression for row in lb.rows if row.compression})
@@ -130,11 +131,18 @@ def setup(cfg: RunConfig):
     return device, data, make_module, FlatModel.of(make_module().to(device))
 
 
-def run(cfg: RunConfig, out=sys.stdout) -> dict:
-    """Run the whole grid. Returns {"parent_run_id", "outcomes", "reused", "leaderboard", "uri"}."""
+def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None) -> dict:
+    """Run the whole grid. Returns {"parent_run_id", "outcomes", "reused", "leaderboard", "uri"}.
+
+    sweep: a benchmark.sweep.Sweep when this is one job of a Hydra multirun; its parent run is then
+    the sweep's, in the sweep's store and experiment."""
+    import dataclasses
+
     from tqdm import tqdm
 
     say = lambda msg: print(msg, file=out, flush=True)
+    if sweep is not None:
+        cfg = dataclasses.replace(cfg, tracking_uri=sweep.uri, experiment=sweep.experiment)
     device, data, make_module, flat = setup(cfg)
     D = flat.D
     planned = cells = plan(cfg, D)  # every bad value is caught before the store is touched
@@ -156,8 +164,9 @@ def run(cfg: RunConfig, out=sys.stdout) -> dict:
             f"reused (force=true re-runs them)")
     cells = [c for c in cells if hashes[c] not in finished]
 
-    parent = tracking.start_run(client, exp_id, f"{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
-                                tags={"dofbench.kind": "sweep"})
+    parent = tracking.start_run(client, exp_id, job_name or f"{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                parent_id=sweep.parent_run_id if sweep else None,
+                                tags={"dofbench.kind": "job" if sweep else "sweep"})
     status = "FAILED"
     provenance = {"populations": [], "prep_batches": []}
     running: dict = {}  # Cell -> child run id, created RUNNING when its population starts
