@@ -31,6 +31,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def request_determinism() -> None:
+    """Deterministic CUDA kernels where they exist. What remains nondeterministic on GPU: scatter-add
+    (the sparse projection's forward, and the gradient of a coordinate gather), whose float sums
+    depend on thread order; torch warns once per such kernel rather than refusing it."""
+    import os
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS reductions
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def member_params(cfg: RunConfig, c: Cell, D: int) -> dict:
     m = METHODS[c.method]
     lr = lr_for(cfg, c.method)
@@ -126,6 +138,8 @@ def shared_preparation(cfg: RunConfig, cells, seeds, flat: FlatModel, make_modul
 def setup(cfg: RunConfig):
     """(device, data on the device, make_module, flat model) for a config."""
     device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        request_determinism()
     data = load_dataset(cfg.dataset).to(device)
     make_module = lambda: create_from_config(cfg.model, data.input_shape, data.num_classes)
     return device, data, make_module, FlatModel.of(make_module().to(device))
