@@ -90,7 +90,7 @@ def activation_floats(flat: FlatModel, data: Splits) -> int:
              for m in flat.module.modules() if not list(m.children())]
     try:
         with torch.no_grad():
-            flat.module(data.x_train[:1])
+            flat.module(data.x_train[:1].to(data.y_train.device))
     finally:
         for h in hooks:
             h.remove()

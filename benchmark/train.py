@@ -86,7 +86,7 @@ def evaluate(model: FlatModel, W: Tensor, x: Tensor, y: Tensor, batch_size: int,
     loss = torch.zeros(K, device=W.device)
     model.module.eval()
     for i in range(0, len(y), batch_size):
-        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        xb, yb = x[i : i + batch_size].to(W.device, non_blocking=True), y[i : i + batch_size]  # streamed x: copied
         logits = model.batched(W, xb, shared_input=True, buffers=buffers)  # (K, B, C)
         correct += (logits.argmax(-1) == yb).sum(-1)
         loss += F.cross_entropy(logits.transpose(1, 2), yb.expand(K, -1), reduction="none").sum(-1)
@@ -165,10 +165,10 @@ def train_population(
         for b in range(per_epoch):
             idx = orders[:, b * cfg.batch_size : (b + 1) * cfg.batch_size]  # (S, B)
             if shared:
-                xb, yk = data.x_train[idx[0]], data.y_train[idx[0]].expand(K, -1)
+                xb, yk = data.take(data.x_train, idx[0]), data.y_train[idx[0]].expand(K, -1)
             else:
                 idx = idx[member_stream]  # (K, B)
-                xb, yk = data.x_train[idx], data.y_train[idx]
+                xb, yk = data.take(data.x_train, idx), data.y_train[idx]
             running += pop.step(xb, yk, shared)
             if not bool(alive.all()):
                 _park(pop.thetas, groups, alive)

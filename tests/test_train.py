@@ -111,3 +111,26 @@ def test_a_model_that_cannot_run_under_vmap_falls_back_with_a_warning(data):
         res = train_population(flat, [Group(_identity(flat, 2), 1e-2, (0, 1))], data, CFG)
     assert res.status == ["FINISHED", "FINISHED"]
     assert res.metrics[0]["test_acc"] > 0.8
+
+
+def test_datasets_stay_whole_on_a_cpu_and_report_their_size(data):
+    moved = data.to("cpu", stream_above_bytes=0)  # streaming is host -> GPU only
+    assert not moved.streamed and moved.x_train.device.type == "cpu"
+    assert data.nbytes == sum(t.nbytes for t in (data.x_train, data.y_train, data.x_val, data.y_val,
+                                                 data.x_test, data.y_test))
+    idx = torch.tensor([3, 1])
+    assert torch.equal(data.take(data.x_train, idx), data.x_train[idx])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="streaming copies batches from host to a GPU")
+def test_streamed_dataset_trains_exactly_like_a_resident_one(data):
+    torch.manual_seed(0)
+    from benchmark.flat import FlatModel
+    from benchmark.models import create_model
+
+    flat = FlatModel.of(create_model("mlp", data.input_shape, data.num_classes, hidden=[16]).cuda())
+    resident, streamed = data.to("cuda"), data.to("cuda", stream_above_bytes=0)
+    assert streamed.streamed and streamed.x_train.is_pinned() and not resident.streamed
+    runs = [train_population(flat, [Group(_dense(flat, 30, seed=2).to("cuda"), 5e-2, (7,))], d, CFG)
+            for d in (resident, streamed)]
+    assert runs[0].metrics == runs[1].metrics
