@@ -35,6 +35,12 @@ def _load(client, run_id: str):
     if "config_hash" not in child.data.params or not parent_id:
         raise UserError(f"run {run_id!r} is not a dofbench member run (no config_hash or parent); accepted: the "
                         f"id of a child run of `python -m benchmark run`")
+    if child.info.status not in ("FINISHED", "FAILED"):
+        raise UserError(f"run {run_id!r} is {child.info.status}: it never finished, so there is nothing to "
+                        f"reproduce; accepted: a FINISHED or FAILED member")
+    if "dofbench.population" not in child.data.tags:
+        raise UserError(f"run {run_id!r} has no dofbench.population tag: it was logged by an older dofbench, "
+                        f"so its population cannot be replayed")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     texts = {}
     for name in ("config.json", PROVENANCE):
@@ -55,7 +61,7 @@ def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, o
     from benchmark.run import setup, shared_preparation
 
     say = lambda msg: print(msg, file=out, flush=True)
-    client, _ = tracking.open_store(tracking.resolve_uri(tracking_uri), "Default")  # a bad URI fails clearly
+    client = tracking.connect(tracking.resolve_uri(tracking_uri))  # a bad URI fails clearly; nothing is written
     child, config, provenance = _load(client, run_id)
     cfg = RunConfig.from_dict(config)
     p = child.data.params
@@ -67,7 +73,7 @@ def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, o
     if cfg.hash(target.method, target.ratio, target.seed) != p["config_hash"]:
         raise UserError(f"config_hash {cfg.hash(target.method, target.ratio, target.seed)} of the replayed config "
                         f"differs from the logged {p['config_hash']}: the code's config changed since this run")
-    population = provenance["populations"][int(child.data.tags.get("dofbench.population", -1))]
+    population = provenance["populations"][int(child.data.tags["dofbench.population"])]
     members = [c for c in planned if c.name in population]
     batches = [b for b in provenance["prep_batches"] if target.seed in b]
     seeds = sorted({c.seed for c in members})

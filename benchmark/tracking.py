@@ -35,6 +35,28 @@ def _fail_fast():
                 os.environ[k] = v
 
 
+def _unusable(uri: str, e: Exception) -> UserError:
+    reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+    return UserError(
+        f"cannot use tracking store {uri!r}: {reason}. Accepted: a reachable MLflow server "
+        f"(http://host:port) or a writable database/folder (e.g. {DEFAULT_URI}); "
+        f"set tracking.uri= or MLFLOW_TRACKING_URI"
+    )
+
+
+def connect(uri: str):
+    """A client for an existing store, probed once (fails fast, creates nothing). Returns the client."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        with _fail_fast():
+            client = MlflowClient(uri)
+            client.search_experiments(max_results=1)
+    except Exception as e:  # MLflow raises many types here
+        raise _unusable(uri, e) from None
+    return client
+
+
 def open_store(uri: str, experiment: str):
     """Connect, create the store and the experiment if needed. Returns (client, experiment_id)."""
     import logging
@@ -52,12 +74,7 @@ def open_store(uri: str, experiment: str):
             if exp is not None and exp.lifecycle_stage == "deleted":
                 client.restore_experiment(exp_id)
     except Exception as e:  # MLflow raises many types here; the user needs the URI and the cause
-        reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        raise UserError(
-            f"cannot use tracking store {uri!r}: {reason}. Accepted: a reachable MLflow server "
-            f"(http://host:port) or a writable database/folder (e.g. {DEFAULT_URI}); "
-            f"set tracking.uri= or MLFLOW_TRACKING_URI"
-        ) from None
+        raise _unusable(uri, e) from None
     return client, exp_id
 
 
