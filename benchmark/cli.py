@@ -14,12 +14,11 @@ CONF_DIR = Path(__file__).parent / "conf"
 
 
 def _task(cfg: DictConfig) -> None:
-    from benchmark.config import build_config
-    from benchmark.run import run
-
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from benchmark.config import build_config
+    from benchmark.run import run
     from benchmark.sweep import read_sweep
 
     raw = OmegaConf.to_container(cfg, resolve=True)

@@ -45,21 +45,22 @@ class Splits:
 
     def to(self, device: torch.device | str, stream_above_bytes: int | None = None) -> Splits:
         """Every split on `device` as whole tensors (no loader overhead), unless `device` is a GPU and the
-        splits take more than stream_above_bytes: then the inputs stay in pinned host memory and each
-        batch is copied over as it is drawn (`take`), while labels and orders live on the GPU."""
+        splits take more than stream_above_bytes: then the inputs stay in host memory and each batch is
+        gathered there and copied over as it is drawn (`take`), while labels and orders live on the GPU."""
         device = torch.device(device)
         stream = device.type == "cuda" and stream_above_bytes is not None and self.nbytes > stream_above_bytes
         t = {k: getattr(self, k).to(device) for k in ("y_train", "y_val", "y_test")}
         for k in ("x_train", "x_val", "x_test"):
             x = getattr(self, k)
-            t[k] = x.cpu().pin_memory() if stream else x.to(device)
+            t[k] = x.cpu() if stream else x.to(device)
         return Splits(self.name, num_classes=self.num_classes, **t)
 
-    def take(self, x: Tensor, idx: Tensor) -> Tensor:
-        """x[idx] on idx's device: a host-resident x is indexed on the host, then copied asynchronously."""
+    @staticmethod
+    def take(x: Tensor, idx: Tensor) -> Tensor:
+        """x[idx] on idx's device: a host-resident x is indexed on the host, then only the batch is copied."""
         if x.device == idx.device:
             return x[idx]
-        return x[idx.cpu()].to(idx.device, non_blocking=True)
+        return x[idx.cpu()].to(idx.device)
 
     def describe(self) -> str:
         return (

@@ -136,7 +136,7 @@ def shared_preparation(cfg: RunConfig, cells, seeds, flat: FlatModel, make_modul
 
 
 def stream_above_bytes(device: torch.device) -> int | None:
-    """A dataset larger than a quarter of the GPU's free memory streams from pinned host memory;
+    """A dataset larger than a quarter of the GPU's free memory streams from host memory;
     the rest of the memory is for the population."""
     if device.type != "cuda":
         return None

@@ -86,7 +86,7 @@ def evaluate(model: FlatModel, W: Tensor, x: Tensor, y: Tensor, batch_size: int,
     loss = torch.zeros(K, device=W.device)
     model.module.eval()
     for i in range(0, len(y), batch_size):
-        xb, yb = x[i : i + batch_size].to(W.device, non_blocking=True), y[i : i + batch_size]  # streamed x: copied
+        xb, yb = x[i : i + batch_size].to(W.device), y[i : i + batch_size]  # a streamed x is copied per batch
         logits = model.batched(W, xb, shared_input=True, buffers=buffers)  # (K, B, C)
         correct += (logits.argmax(-1) == yb).sum(-1)
         loss += F.cross_entropy(logits.transpose(1, 2), yb.expand(K, -1), reduction="none").sum(-1)
