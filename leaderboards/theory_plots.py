@@ -35,8 +35,8 @@ def plot_heatmaps(results, path: Path) -> Path:
         ax.set_xlim(0, 1)
     for ax in axes[-1]:
         ax.set_xlabel("d / D")
-    for row, spectrum in enumerate(spectra):
-        axes[row][0].set_ylabel("ε / L(w0)")
+    for row_axes in axes:
+        row_axes[0].set_ylabel("ε / L(w0)")
     axes[0][0].legend(fontsize=7, loc="upper right", framealpha=0.8)
     fig.colorbar(image, ax=axes, shrink=0.8, label="P_s: share of random subspaces reaching L ≤ ε")
     fig.suptitle("Random affine subspaces on quadratics: measured success probability vs predicted threshold")
