@@ -154,6 +154,7 @@ def _assert_clean_error(proc, *fragments):
         (["run", "dataset=foo"], ["dataset/foo", "digits", "mnist1d"]),
         (["run", "model=foo"], ["model/foo", "cnn1d", "mlp"]),
         (["run", "nonsense_key=1"], ["nonsense_key"]),
+        (["run", "ratios=[1,"], ["no viable alternative at input '[1,'"]),  # a malformed override
         (["run", "methods=[bogus]"], ["error: unknown method 'bogus'; accepted:"]),
         (["run", "ratios=[4,100000]"], ["error: ratio 100000 gives d = 0", "accepted ratios give 1 <= d < D"]),
         (["run", "preset=smoke", "burn_in_steps=100000"], ["error: burn_in_steps=100000 exceeds the full-space run"]),
