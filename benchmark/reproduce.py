@@ -81,7 +81,12 @@ def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, o
         f"device {device}")
     preps, computed = shared_preparation(cfg, planned, seeds, flat, make_module, data, device,
                                          say, batches=batches or None)
-    outcomes = train_cells(cfg, members, preps, flat, data, on_done=lambda done: None, memory_budget=2**62)
+    from tqdm import tqdm
+
+    with tqdm(total=len(members) * cfg.train.epochs, desc="replaying", unit="member-epoch", file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        outcomes = train_cells(cfg, members, preps, flat, data, on_done=lambda done: None,
+                               on_epoch=lambda e, K: bar.update(K), memory_budget=2**62)
     new = next(o for o in outcomes if o.cell == target)
     old = child.data.metrics
     rows, agree = [], new.status == child.info.status
