@@ -85,13 +85,14 @@ def test_reproduce_replays_a_member_exactly_and_fails_loudly_when_numbers_differ
     from benchmark.run import run
 
     uri = f"sqlite:///{tmp_path}/m.db"
-    raw = _raw(["methods=[full,random_affine,lottery_subspace]", "ratios=[1,16]", "seeds=[0,1]", "epochs=1",
+    # The smoke preset, two seeds so the preparation is a batch, fewer methods and examples for time.
+    raw = _raw(["preset=smoke", "methods=[full,random_affine,lottery_subspace]", "seeds=[0,1]", "epochs=1",
                 "dataset.train_size=256", "burn_in_steps=2"])
     result = run(build_config(dict(raw, tracking={"uri": uri, "experiment": None})), out=open(os.devnull, "w"))
-    member = next(o for o in result["outcomes"] if o.cell.name == "lottery_subspace-r16-s1")
+    member = next(o for o in result["outcomes"] if o.cell.name == "lottery_subspace-r8-s1")
     client = MlflowClient(uri)
     child = client.search_runs([client.get_experiment_by_name("mnist1d-mlp").experiment_id],
-                               filter_string="attributes.run_name = 'lottery_subspace-r16-s1'")[0].info.run_id
+                               filter_string="attributes.run_name = 'lottery_subspace-r8-s1'")[0].info.run_id
     # With the preparation cache emptied, it is recomputed in the original batch of seeds [0, 1].
     monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "empty-cache"))
     capsys.readouterr()
