@@ -77,11 +77,12 @@ def _singular_mu(cone: EllipsoidCone) -> float:
     def phi(mu: float) -> float:
         return 1.0 - mu * float((h2 / (1.0 + mu * k * lam)).sum())
 
-    hi = 1.0 / float(h2.sum())  # phi(hi) <= 0 only if the rank-one part alone is singular there
+    # φ falls from 1 to 1 − cᵀHc/κ < 0; φ(1/Σh²) > 0, so double from there to bracket the root.
+    hi = 1.0 / float(h2.sum())
     while phi(hi) > 0:
         hi *= 2.0
     lo = 0.0
-    for _ in range(BISECTION_STEPS * 2):
+    for _ in range(BISECTION_STEPS):
         mid = 0.5 * (lo + hi)
         if phi(mid) > 0:
             lo = mid
