@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import leaderboards
-from leaderboards.golden import ACC_ATOL, DSTAR_RTOL, compare
+from leaderboards.golden import TOLERANCES, compare
 
 GOLDEN_DIR = Path(leaderboards.__file__).parent / "results" / "smoke"
 
@@ -55,12 +55,12 @@ def main(argv: list[str]) -> int:
         return 0
     diffs = compare((golden_dir / "leaderboard.csv").read_text(), new)
     if diffs:
-        print(f"the smoke leaderboard moved beyond tolerance (accuracy ± {ACC_ATOL:g}, d*90 ± {100 * DSTAR_RTOL:g}%):",
+        print(f"the smoke leaderboard moved beyond tolerance ({TOLERANCES}):",
               file=sys.stderr)
         print("\n".join("  " + d for d in diffs), file=sys.stderr)
         print("if the change is intended: python -m benchmark golden --update, and commit the new golden files",
               file=sys.stderr)
         return 1
     print(f"smoke leaderboard matches the golden one in {golden_dir}/ "
-          f"(accuracy ± {ACC_ATOL:g}, d*90 ± {100 * DSTAR_RTOL:g}%)")
+          f"({TOLERANCES})")
     return 0

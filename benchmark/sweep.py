@@ -66,6 +66,6 @@ class SweepParent(Callback):
                 groups.setdefault(key, []).extend(recs)
         for (dataset, model), records in groups.items():
             publish_leaderboard(client, sweep.parent_run_id, records, dataset, model, f"leaderboard/{dataset}-{model}")
-        ok = jobs and all(j.info.status == "FINISHED" for j in jobs)
+        ok = bool(jobs) and all(j.info.status == "FINISHED" for j in jobs)
         tracking.log_values(client, sweep.parent_run_id, metrics={"jobs": len(jobs)})
         tracking.end_run(client, sweep.parent_run_id, "FINISHED" if ok else "FAILED")

@@ -171,10 +171,6 @@ def worst_errors(results: list[Landscape], from_D: int = 0) -> dict[str, float]:
     return {"statdim": max(abs(t.error) for t in rows), "gordon": max(abs(t.error_gordon) for t in rows)}
 
 
-COLUMNS = ("spectrum", "D", "eps_fraction", "measured", "predicted_statdim", "predicted_gordon",
-           "error_statdim", "error_gordon", "transition", "statistical_dimension_se", "polar_fraction")
-
-
 def to_csv(results: list[Landscape]) -> str:
     buf = io.StringIO()
     rows = [t.row() for r in results for t in r.thresholds]

@@ -8,6 +8,7 @@ import math
 ACC_ATOL = 0.01  # test accuracy (mean over seeds) may move by at most this much
 DSTAR_RTOL = 0.05  # d*90 may move by at most this fraction
 EXACT = ("D", "prep_steps", "dstar90_upper_bound")  # counts and flags: no tolerance
+TOLERANCES = f"accuracy ± {ACC_ATOL:g}, d*90 ± {100 * DSTAR_RTOL:g}%"
 
 
 def _rows(text: str) -> dict[str, dict[str, str]]:
