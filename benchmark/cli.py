@@ -1,13 +1,13 @@
 """The verbs behind `python -m benchmark`. Hydra composes the run config; we validate and run it."""
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from benchmark import interrupts
 from benchmark.errors import UserError
 
 CONF_DIR = Path(__file__).parent / "conf"
@@ -22,7 +22,7 @@ def _task(cfg: DictConfig) -> None:
     from benchmark.sweep import read_sweep
 
     raw = OmegaConf.to_container(cfg, resolve=True)
-    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM takes the Ctrl-C path: finished members stay logged
+    interrupts.install()  # SIGTERM takes the Ctrl-C path, between store writes: finished members stay logged
     hc = HydraConfig.get()
     sweep, job = None, None
     if hc.mode == RunMode.MULTIRUN:
@@ -36,10 +36,6 @@ def _task(cfg: DictConfig) -> None:
     except KeyboardInterrupt:
         print("interrupted: finished members are logged; the parent run is marked KILLED", file=sys.stderr)
         sys.exit(130)
-
-
-def _terminate(signum, frame):
-    raise KeyboardInterrupt
 
 
 # Overrides that would make Hydra instantiate a class the user names: never accepted.

@@ -1,6 +1,7 @@
 """`python -m benchmark run`: config -> data + model -> shared preparation -> population training -> MLflow."""
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -17,7 +18,7 @@ from benchmark.methods import METHODS, prep_steps
 from benchmark.models import create_from_config
 from benchmark.prep import init_weights, prepare
 from benchmark.train import steps_per_epoch
-from benchmark import prep_cache, tracking
+from benchmark import interrupts, prep_cache, tracking
 from leaderboards import build, to_text
 from leaderboards.source import finished_members
 from leaderboards.write import write
@@ -72,6 +73,12 @@ def publish_leaderboard(client, parent: str, records: list[dict], dataset: str, 
     metrics.update({f"compression90.{row.method}": row.compression for row in lb.rows if row.compression})
     tracking.log_values(client, parent, metrics=metrics)
     return lb
+
+
+def outcome_record(o: MemberOutcome, D: int, num_classes: int) -> dict:
+    """One member as the leaderboard reads it (the same keys a logged child run gives)."""
+    return dict(method=o.cell.method, ratio=o.cell.ratio, d=o.cell.d, D=D, seed=o.cell.seed, status=o.status,
+                num_classes=num_classes, **o.metrics)
 
 
 PROVENANCE = "provenance.json"  # on the parent run
@@ -186,13 +193,17 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
             f"reused (force=true re-runs them)")
     cells = [c for c in cells if hashes[c] not in finished]
 
-    parent = tracking.start_run(client, exp_id, job_name or f"{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
-                                parent_id=sweep.parent_run_id if sweep else None,
-                                tags={"dofbench.kind": "job" if sweep else "sweep"})
-    status = "FAILED"
+    status, parent = "FAILED", None
     provenance = {"populations": [], "prep_batches": []}
     running: dict = {}  # Cell -> child run id, created RUNNING when its population starts
+    outcomes: list[MemberOutcome] = []  # trained in this invocation
+    logged: set = set()  # ... and whose child run is closed in the store
+    bar = None
     try:
+        with interrupts.deferred():  # an interrupt here lands after `parent` is known, inside the try
+            parent = tracking.start_run(client, exp_id, job_name or f"{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                        parent_id=sweep.parent_run_id if sweep else None,
+                                        tags={"dofbench.kind": "job" if sweep else "sweep"})
         tracking.log_values(client, parent, params={
             "dataset": cfg.dataset["name"], "model": cfg.model["name"], "D": D,
             "methods": ",".join(cfg.methods), "ratios": ",".join(f"{r:g}" for r in cfg.ratios),
@@ -210,7 +221,6 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
 
         member_epochs = len(cells) * cfg.train.epochs
         bar = tqdm(total=member_epochs, desc="training", unit="member-epoch", file=out, dynamic_ncols=True)
-        outcomes: list[MemberOutcome] = []
 
         def log_start(members: list) -> None:
             """Members exist in MLflow (RUNNING) while they train, so an interrupt can mark them KILLED."""
@@ -222,6 +232,7 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
                 tracking.log_values(client, running[c], params=member_params(cfg, c, D))
 
         def log_done(done: list[MemberOutcome]) -> None:
+            outcomes.extend(done)  # before logging: if the store fails, the numbers are still reported
             for o in done:
                 if o.cell not in running:  # failed while its subspace was built: a population of its own
                     log_start([o.cell])
@@ -234,14 +245,13 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
                     curves = {}
                 tracking.log_values(client, child, None, metrics, curves, tags)
                 tracking.end_run(client, child, o.status)
-            outcomes.extend(done)
+                logged.add(o.cell)
 
         train_cells(cfg, cells, preps, flat, data, on_done=log_done, on_epoch=lambda e, K: bar.update(K),
                     on_start=log_start)
         bar.close()
         wall = time.perf_counter() - t0
-        records = reused + [dict(method=o.cell.method, ratio=o.cell.ratio, d=o.cell.d, D=D, seed=o.cell.seed,
-                                 status=o.status, num_classes=data.num_classes, **o.metrics) for o in outcomes]
+        records = reused + [outcome_record(o, D, data.num_classes) for o in outcomes]
         lb = publish_leaderboard(client, parent, records, cfg.dataset["name"], cfg.model["name"])
         tracking.log_values(client, parent, metrics={"wall_time_s": wall})
         say(f"\nleaderboard (test accuracy mean ± std over {len(cfg.seeds)} seed(s); ranked by D/d*90):\n{to_text(lb)}")
@@ -255,14 +265,32 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
         say(f"to compare them: {tracking.ui_command(uri)}")
         status = "FINISHED"
         return {"parent_run_id": parent, "outcomes": outcomes, "reused": reused, "leaderboard": lb, "uri": uri}
+    except tracking.StoreFailure as e:
+        if bar is not None:
+            bar.close()
+        # Members logged FINISHED are reused by the next run; what was trained is shown here in any case.
+        if outcomes:
+            lb = build(reused + [outcome_record(o, D, data.num_classes) for o in outcomes],
+                       cfg.dataset["name"], cfg.model["name"])
+            say(f"\nthe tracking store failed; {len(outcomes) - len(logged)} member(s) trained in this run did "
+                f"not reach it. Leaderboard of everything computed:\n{to_text(lb)}")
+        raise tracking.StoreFailure(
+            f"{e}. The {len(logged) + len(reused)} member(s) already in the store are kept and will be reused: "
+            f"free space or restore write access (or choose another tracking.uri=), then re-run the same "
+            f"command to resume") from None
     except KeyboardInterrupt:
         status = "KILLED"
-        # Members in flight, including one the interrupt caught between its creation and our bookkeeping.
-        stray = client.search_runs([exp_id], f"tags.mlflow.parentRunId = '{parent}' and attributes.status = 'RUNNING'")
-        for child in set(running.values()) | {r.info.run_id for r in stray}:
-            tracking.end_run(client, child, "KILLED")
+        if parent is None:
+            raise
+        with interrupts.deferred():  # a second Ctrl-C waits for this bookkeeping (a third does not)
+            # Members in flight, including one the interrupt caught between its creation and our bookkeeping.
+            stray = client.search_runs([exp_id], f"tags.mlflow.parentRunId = '{parent}' and attributes.status = 'RUNNING'")
+            for child in set(running.values()) | {r.info.run_id for r in stray}:
+                tracking.end_run(client, child, "KILLED")
         raise
     finally:
-        # What `reproduce` replays: which members trained together, which seeds were prepared together.
-        client.log_text(parent, json.dumps(provenance, indent=1), PROVENANCE)
-        tracking.end_run(client, parent, status)
+        if parent is not None:
+            with interrupts.deferred(), contextlib.suppress(tracking.StoreFailure):  # reported above
+                # What `reproduce` replays: which members trained together, which seeds were prepared together.
+                client.log_text(parent, json.dumps(provenance, indent=1), PROVENANCE)
+                tracking.end_run(client, parent, status)

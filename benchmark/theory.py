@@ -231,10 +231,11 @@ def _parse(argv: list[str]) -> tuple[TheorySettings, argparse.Namespace]:
 def main(argv: list[str]) -> int:
     from tqdm import tqdm
 
-    from benchmark import tracking
+    from benchmark import interrupts, tracking
     from leaderboards.theory_plots import plot_heatmaps, plot_widths
 
     settings, args = _parse(argv)
+    interrupts.install()  # Ctrl-C and SIGTERM land between store writes
     out = Path(args.out)
     try:
         settings.validate()
@@ -248,12 +249,13 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    parent = tracking.start_run(client, exp_id, "theory", tags={"dofbench.kind": "theory"})
-    tracking.log_values(client, parent, params={k: (list(v) if isinstance(v, tuple) else v)
-                                                for k, v in asdict(settings).items()})
     jobs = [(sp, D) for sp in settings.spectra for D in sorted(settings.dims)]
-    results = []
+    results, parent = [], None
     try:
+        with interrupts.deferred():  # an interrupt here lands after `parent` is known, inside the try
+            parent = tracking.start_run(client, exp_id, "theory", tags={"dofbench.kind": "theory"})
+        tracking.log_values(client, parent, params={k: (list(v) if isinstance(v, tuple) else v)
+                                                    for k, v in asdict(settings).items()})
         for spectrum, D in tqdm(jobs, desc="theory", unit="landscape", file=sys.stderr, dynamic_ncols=True):
             r = study(spectrum, D, settings)
             results.append(r)
@@ -267,7 +269,8 @@ def main(argv: list[str]) -> int:
             tracking.log_values(client, child, params={"spectrum": spectrum, "D": D}, metrics=metrics)
             tracking.end_run(client, child)
     except KeyboardInterrupt:
-        tracking.end_run(client, parent, "KILLED")
+        if parent is not None:
+            tracking.end_run(client, parent, "KILLED")
         print("interrupted: the finished landscapes are in MLflow", file=sys.stderr)
         return 130
 

@@ -9,6 +9,7 @@ import os
 import time
 from contextlib import contextmanager
 
+from benchmark import interrupts
 from benchmark.errors import UserError
 
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -44,8 +45,44 @@ def _unusable(uri: str, e: Exception) -> UserError:
     )
 
 
+class StoreFailure(UserError):
+    """The store stopped taking requests mid-run: disk full, made read-only, locked, or gone."""
+
+
+class Client:
+    """An MlflowClient whose calls an interrupt never cuts in half (benchmark.interrupts) and whose
+    storage failures (OSError, a database error) become one StoreFailure naming the store and cause."""
+
+    def __init__(self, client, uri: str):
+        self._client, self.uri = client, uri
+
+    def __getattr__(self, name):
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            from mlflow.exceptions import MlflowException
+
+            try:
+                with interrupts.deferred():
+                    return attr(*args, **kwargs)
+            except OSError as e:
+                raise StoreFailure(f"the tracking store {self.uri!r} failed in {name}: {e}") from None
+            except MlflowException as e:
+                if e.error_code != "TEMPORARILY_UNAVAILABLE":  # a database error; others are answers
+                    raise
+                root = e
+                while root.__cause__ is not None:  # MlflowException <- SQLAlchemy's <- the driver's own words
+                    root = root.__cause__
+                reason = str(root).strip().splitlines()[0]
+                raise StoreFailure(f"the tracking store {self.uri!r} failed in {name}: {reason}") from None
+
+        return call
+
+
 def connect(uri: str):
-    """A client for an existing store, probed once (fails fast, creates nothing). Returns the client."""
+    """A client for an existing store, probed once (fails fast, creates nothing). Returns a Client."""
     from mlflow.tracking import MlflowClient
 
     try:
@@ -54,19 +91,21 @@ def connect(uri: str):
             client.search_experiments(max_results=1)
     except Exception as e:  # MLflow raises many types here
         raise _unusable(uri, e) from None
-    return client
+    return Client(client, uri)
 
 
 def open_store(uri: str, experiment: str):
-    """Connect, create the store and the experiment if needed. Returns (client, experiment_id)."""
+    """Connect, create the store and the experiment if needed. Returns (Client, experiment_id)."""
     import logging
 
     import mlflow
     from mlflow.tracking import MlflowClient
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # not "Creating initial MLflow database tables..."
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)  # its tracebacks: Client says it in a line
     try:
-        with _fail_fast():
+        # Creating a SQLite store runs migrations: an interrupt in the middle would leave it half-built.
+        with _fail_fast(), interrupts.deferred():
             mlflow.set_tracking_uri(uri)
             client = MlflowClient(uri)
             exp = client.get_experiment_by_name(experiment)
@@ -75,7 +114,7 @@ def open_store(uri: str, experiment: str):
                 client.restore_experiment(exp_id)
     except Exception as e:  # MLflow raises many types here; the user needs the URI and the cause
         raise _unusable(uri, e) from None
-    return client, exp_id
+    return Client(client, uri), exp_id
 
 
 def start_run(client, exp_id: str, name: str, parent_id: str | None = None, tags: dict | None = None) -> str:

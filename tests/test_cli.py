@@ -229,3 +229,99 @@ def test_sigterm_mid_sweep_keeps_finished_members_and_the_rerun_completes_the_re
     runs = client.search_runs([exp.experiment_id])
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags and r.info.status == "FINISHED"]
     assert len(children) == total  # exactly the missing ones were added
+
+
+@pytest.mark.parametrize("nth_statement", [20, 80, 130])
+def test_an_interrupt_inside_a_store_write_waits_for_it_and_the_store_stays_usable(tmp_path, monkeypatch,
+                                                                                   nth_statement):
+    """The CI failure this guards: SIGTERM landed inside an MLflow call, a SQLite transaction stayed
+    open, and the KILLED bookkeeping died with "database is locked". Here the signal is raised right
+    after the n-th SQL statement the run sends (20: creating the parent; 80 reproduced the lock before
+    the fix; 130: a member's logging), inside SQLAlchemy."""
+    import signal
+
+    from sqlalchemy.engine import Connection
+
+    from benchmark import interrupts, tracking
+    from benchmark.run import run
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    cfg = build_config(dict(_raw(["preset=smoke", "methods=[full,random_affine]", "ratios=[1,8,64]",
+                                  "population=false", "epochs=1", "dataset.train_size=256"]),
+                            tracking={"uri": uri, "experiment": None}))
+    client, exp_id = tracking.open_store(uri, "mnist1d-mlp")
+    real_execute, statements = Connection.execute, []
+
+    def execute_then_signal(self, *args, **kwargs):
+        result = real_execute(self, *args, **kwargs)
+        statements.append(1)
+        if len(statements) == nth_statement:
+            signal.raise_signal(signal.SIGTERM)
+        return result
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    interrupts.install()
+    monkeypatch.setattr(Connection, "execute", execute_then_signal)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(cfg, out=open(os.devnull, "w"))
+    finally:
+        monkeypatch.undo()
+        for s, h in saved.items():
+            signal.signal(s, h)
+    runs = client.search_runs([exp_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    members = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert [p.info.status for p in parents] == ["KILLED"]
+    assert {r.info.status for r in members} <= {"FINISHED", "KILLED"}
+    client.set_tag(parents[0].info.run_id, "after", "the store still takes writes")
+
+
+def test_a_full_disk_mid_run_is_one_clear_error_and_the_rerun_resumes(tmp_path):
+    """SQLite's own disk-full error (SQLITE_FULL, via max_page_count on every pooled connection) hits
+    the store part-way through: the run stops with one line, shows what it computed, keeps what was
+    logged; with room again, the same command reuses those members and completes the rest."""
+    import io
+    import sqlite3
+
+    from mlflow.tracking import MlflowClient
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    from benchmark import tracking
+    from benchmark.run import run
+
+    db = tmp_path / "m.db"
+    uri = f"sqlite:///{db}"
+    cfg = build_config(dict(_raw(["preset=smoke", "methods=[full,random_affine,random_pruning]",
+                                  "population=false", "epochs=2", "dataset.train_size=256"]),
+                            tracking={"uri": uri, "experiment": None}))
+    client, exp_id = tracking.open_store(uri, "mnist1d-mlp")
+    pages = sqlite3.connect(db).execute("PRAGMA page_count").fetchone()[0]  # the whole run adds ~10
+    room = {"pages": pages + 4}
+
+    def disk(dbapi_connection, record, proxy):
+        dbapi_connection.execute(f"PRAGMA max_page_count = {room['pages']}")
+
+    event.listen(Pool, "checkout", disk)
+    try:
+        out = io.StringIO()
+        with pytest.raises(tracking.StoreFailure) as failure:
+            run(cfg, out=out)
+        message = str(failure.value)
+        assert "database or disk is full" in message and uri in message and "re-run the same command" in message
+        assert "\n" not in message
+        assert "Leaderboard of everything computed" in out.getvalue()
+        kept = [r for r in MlflowClient(uri).search_runs([exp_id])
+                if "mlflow.parentRunId" in r.data.tags and r.info.status == "FINISHED"]
+        total = 1 + 2 * 2
+        assert 1 <= len(kept) < total  # the failure came part-way
+        assert f"The {len(kept)} member(s) already in the store" in message
+
+        room["pages"] = 2**30  # space freed
+        out = io.StringIO()
+        result = run(cfg, out=out)
+        assert f"{len(kept)} of {total} members already FINISHED" in out.getvalue()
+        assert len(result["outcomes"]) == total - len(kept)
+    finally:
+        event.remove(Pool, "checkout", disk)
