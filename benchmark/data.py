@@ -5,9 +5,11 @@ scikit-learn's digits ship with scikit-learn. Inputs keep a channel axis: (N, C,
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -73,6 +75,25 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("DOFBENCH_CACHE", Path.home() / ".cache" / "dofbench"))
 
 
+def write_cache(path: Path, write: Callable[[Path], None]) -> bool:
+    """Write a cache file atomically: write(tmp), then rename, so a crash never leaves half a file.
+
+    A cache only saves time, so a full disk or a read-only folder costs a warning (the work is
+    redone next time), never the run: returns whether the file was written."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+        return True
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        warnings.warn(f"not cached: cannot write {path}: {e.strerror or e}; it will be recomputed next time",
+                      stacklevel=2)
+        return False
+
+
 def _carve(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     """Split off a random `fraction` of (x, y) with a seeded permutation: (rest, carved)."""
     perm = np.random.default_rng(seed).permutation(len(y))
@@ -118,14 +139,16 @@ def load_mnist1d(cfg: dict) -> Splits:
 
         data = make_dataset(ObjectView(dict(args)))
         arrays = {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)  # atomic: a crash never leaves a half-written cache
+        write_cache(path, lambda tmp: _savez(tmp, arrays))
     x, x_test = arrays["x"][:, None, :], arrays["x_test"][:, None, :]
     train, val = _carve(x, arrays["y"], cfg["val_fraction"], cfg["split_seed"])
     train = _subsample(train, cfg.get("train_size"), cfg["split_seed"])
     return _make_splits("mnist1d", train, val, (x_test, arrays["y_test"]), 10)
+
+
+def _savez(path: Path, arrays: dict) -> None:
+    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+        np.savez(f, **arrays)
 
 
 def _read_npz(path: Path, keys) -> dict | None:

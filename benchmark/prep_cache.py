@@ -2,18 +2,18 @@
 
 Files hold only tensors and numbers (torch.save of a flat dict; read with weights_only=True, so
 loading never unpickles arbitrary objects). A file that is missing, truncated, corrupt or of the
-wrong shape is recomputed, never trusted. Writes are atomic (write, then rename).
+wrong shape is recomputed, never trusted. Writes are atomic (write, then rename); one that
+fails (full disk, read-only folder) only warns.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
 
-from benchmark.data import default_cache_dir
+from benchmark.data import default_cache_dir, write_cache
 from benchmark.prep import Preparation
 
 
@@ -77,9 +77,7 @@ def load(key: str, D: int, device) -> Preparation | None:
         return None
 
 
-def store(key: str, p: Preparation) -> None:
-    path = _path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(_flatten(p), tmp)
-    os.replace(tmp, path)
+def store(key: str, p: Preparation) -> bool:
+    """Atomically; a full disk or read-only cache folder warns and returns False (never fails the run)."""
+    flat = _flatten(p)
+    return write_cache(_path(key), lambda tmp: torch.save(flat, tmp))

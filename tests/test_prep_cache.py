@@ -89,3 +89,32 @@ def test_rerun_skips_members_finished_with_the_same_hash_and_force_reruns_them(t
     assert [o.cell.name for o in more["outcomes"]] == ["random_affine-r256-s0"]
     forced = run(["force=true"])
     assert len(forced["outcomes"]) == 3 and not forced["reused"]
+
+
+def test_write_cache_is_atomic_and_a_failed_write_leaves_nothing(tmp_path):
+    from benchmark.data import write_cache
+
+    path = tmp_path / "c" / "x.bin"
+    assert write_cache(path, lambda tmp: tmp.write_bytes(b"abc"))
+    assert path.read_bytes() == b"abc"
+
+    def fails_half_way(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.warns(UserWarning, match=r"not cached: cannot write .*x\.bin: No space left on device"):
+        assert not write_cache(path, fails_half_way)
+    assert path.read_bytes() == b"abc"  # the old file is untouched
+    assert sorted(p.name for p in path.parent.iterdir()) == ["x.bin"]  # no temp file left
+
+
+def test_an_unwritable_cache_folder_warns_and_the_run_goes_on(tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "a_file" / "cache"))
+    cfg = build_config(dict(_raw(OVERRIDES), tracking={"uri": f"sqlite:///{tmp_path}/m.db", "experiment": "e"}))
+    with pytest.warns(UserWarning, match="not cached: cannot write") as caught:
+        result = run_module.run(cfg, out=open(os.devnull, "w"))
+    written = {str(w.message).split(": ")[1].split("/")[-1].split("-")[0] for w in caught}
+    assert "mnist1d" in written  # the dataset and the preparation both went uncached
+    assert any(str(w.message).endswith(".pt: Not a directory; it will be recomputed next time") for w in caught)
+    assert {o.status for o in result["outcomes"]} == {"FINISHED"} and len(result["outcomes"]) == 4
