@@ -100,12 +100,16 @@ def dstar_curves(lb: Leaderboard, path: Path) -> Path:
             continue
         color, ls, marker = _style(m)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], ls=ls, marker=marker, color=color, label=m)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    else:  # an empty plot should say why
+        ax.text(0.5, 0.5, "no method reached any threshold at the ratios run", transform=ax.transAxes,
+                ha="center", va="center")
     ax.set_yscale("log")
     ax.set_xlabel("training-accuracy threshold ε")
     ax.set_ylabel("threshold training dimension d*(ε) (log)")
     ax.set_title(f"{lb.dataset} / {lb.model}: lower is better (fewer dimensions needed)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
