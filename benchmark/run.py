@@ -274,10 +274,11 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
                        cfg.dataset["name"], cfg.model["name"])
             say(f"\nthe tracking store failed; {len(outcomes) - len(logged)} member(s) trained in this run did "
                 f"not reach it. Leaderboard of everything computed:\n{to_text(lb)}")
+        kept = len(logged) + len(reused)
         raise tracking.StoreFailure(
-            f"{e}. The {len(logged) + len(reused)} member(s) already in the store are kept and will be reused: "
-            f"free space or restore write access (or choose another tracking.uri=), then re-run the same "
-            f"command to resume") from None
+            f"{e}. " + (f"The {kept} member(s) already in the store are kept and will be reused: " if kept else "")
+            + "free space or restore write access (or choose another tracking.uri=), then re-run the same command"
+            + (" to resume" if kept else "")) from None
     except KeyboardInterrupt:
         status = "KILLED"
         if parent is None:

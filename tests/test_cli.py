@@ -186,6 +186,16 @@ def test_unwritable_store_location_fails_clearly(tmp_path):
     _assert_clean_error(proc, "cannot use tracking store")
 
 
+def test_read_only_store_fails_before_any_training(tmp_path):
+    from benchmark import tracking
+
+    tracking.open_store(f"sqlite:///{tmp_path}/m.db", "mnist1d-mlp")  # exists, so opening it only reads
+    proc = _cli(["run", *FAST, f"tracking.uri='sqlite:///file:{tmp_path}/m.db?mode=ro&uri=true'"], tmp_path)
+    _assert_clean_error(proc, "failed in create_run: attempt to write a readonly database",
+                        "restore write access")
+    assert "preparation done" not in proc.stdout and proc.returncode == 2
+
+
 @pytest.mark.slow
 def test_sigterm_mid_sweep_keeps_finished_members_and_the_rerun_completes_the_rest(tmp_path):
     """population=false logs each member as it finishes; SIGTERM closes the parent as KILLED."""
