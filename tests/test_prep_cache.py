@@ -1,5 +1,6 @@
 """Preparation is computed once per seed and content, and reused across invocations."""
 import os
+import re
 
 import pytest
 import torch
@@ -114,7 +115,9 @@ def test_an_unwritable_cache_folder_warns_and_the_run_goes_on(tmp_path, monkeypa
     cfg = build_config(dict(_raw(OVERRIDES), tracking={"uri": f"sqlite:///{tmp_path}/m.db", "experiment": "e"}))
     with pytest.warns(UserWarning, match="not cached: cannot write") as caught:
         result = run_module.run(cfg, out=open(os.devnull, "w"))
-    written = {str(w.message).split(": ")[1].split("/")[-1].split("-")[0] for w in caught}
-    assert "mnist1d" in written  # the dataset and the preparation both went uncached
-    assert any(str(w.message).endswith(".pt: Not a directory; it will be recomputed next time") for w in caught)
+    uncached = [str(w.message) for w in caught if str(w.message).startswith("not cached")]
+    # The generated dataset and the preparation both went uncached, each with the path and the cause.
+    assert any(re.search(r"/mnist1d-\w+\.npz: Not a directory;", m) for m in uncached), uncached
+    assert any(re.search(r"/prep/\w+\.pt: Not a directory; it will be recomputed next time$", m)
+               for m in uncached), uncached
     assert {o.status for o in result["outcomes"]} == {"FINISHED"} and len(result["outcomes"]) == 4
