@@ -19,7 +19,7 @@ def _task(cfg: DictConfig) -> None:
 
     from benchmark.config import build_config
     from benchmark.run import run
-    from benchmark.sweep import read_sweep
+    from benchmark.sweep import read_sweep, record_failed_job
 
     raw = OmegaConf.to_container(cfg, resolve=True)
     interrupts.install()  # SIGTERM takes the Ctrl-C path, between store writes: finished members stay logged
@@ -31,8 +31,10 @@ def _task(cfg: DictConfig) -> None:
     try:
         run(build_config(raw), sweep=sweep, job_name=job)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        print(f"error: {e}" if sweep is None else f"error: {job}: {e}", file=sys.stderr)
+        if sweep is None:
+            sys.exit(2)
+        record_failed_job(sweep, job, str(e))  # the other jobs go on; the sweep's end names this one
     except KeyboardInterrupt:
         print("interrupted: finished members are logged; the parent run is marked KILLED", file=sys.stderr)
         sys.exit(130)
@@ -52,7 +54,11 @@ def run_with_hydra(overrides: list[str]) -> int:
         return 2
     main = hydra.main(version_base="1.3", config_path="conf", config_name="config")(_task)
     sys.argv = [sys.argv[0]] + overrides
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # before or between jobs, outside _task's own handling
+        print("interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

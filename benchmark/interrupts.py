@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 _depth = 0  # nesting of deferred() blocks
 _pending = False  # a signal arrived inside one
+_received = False  # any signal since install(): how a stopped sweep knows it was KILLED, not FAILED
 
 
 def install() -> None:
@@ -23,8 +24,14 @@ def install() -> None:
             signal.signal(sig, _handler)
 
 
+def received() -> bool:
+    """Whether SIGINT or SIGTERM arrived since install()."""
+    return _received
+
+
 def _handler(signum, frame) -> None:
-    global _pending
+    global _pending, _received
+    _received = True
     if _depth and not _pending:
         _pending = True
         return

@@ -20,7 +20,7 @@ from benchmark.prep import init_weights, prepare
 from benchmark.train import steps_per_epoch
 from benchmark import interrupts, prep_cache, tracking
 from leaderboards import build, to_text
-from leaderboards.source import finished_members
+from leaderboards.source import REUSED, finished_members
 from leaderboards.write import write
 
 
@@ -211,6 +211,8 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
             "population": cfg.population, "device": str(device)},
             metrics={"D": D, "members": len(cells)})
         client.log_text(parent, json.dumps(cfg.to_dict(), indent=2, default=str), "config.json")
+        if reused:  # they belong to this parent's leaderboard, though their runs sit under an earlier one
+            client.log_text(parent, json.dumps([r["run_id"] for r in reused]), REUSED)
 
         t0 = time.perf_counter()
         preps, provenance["prep_batches"] = shared_preparation(

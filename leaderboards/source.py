@@ -4,14 +4,36 @@ from __future__ import annotations
 import math
 
 
+REUSED = "reused.json"  # on a parent run: the run ids of members it reused from earlier runs
+
+
+def _reused_runs(parent_run_id: str, experiment_id: str):
+    """The member runs a resumed parent reused (listed in its REUSED artifact), as search_runs rows."""
+    import json
+
+    import mlflow
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    if REUSED not in {a.path for a in MlflowClient().list_artifacts(parent_run_id)}:
+        return None
+    ids = json.loads(mlflow.artifacts.load_text(f"runs:/{parent_run_id}/{REUSED}"))
+    frames = [mlflow.search_runs(experiment_ids=[experiment_id], max_results=100_000, filter_string=(
+        "attributes.run_id IN (" + ", ".join(f"'{i}'" for i in ids[k : k + 100]) + ")"))
+        for k in range(0, len(ids), 100)]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
 def records_from_mlflow(experiment: str | None = None, parent_run_id: str | None = None,
                         tracking_uri: str | None = None) -> dict[tuple[str, str], list[dict]]:
-    """{(dataset, model): [record, ...]} from the child runs of one parent run or of a whole experiment.
+    """{(dataset, model): [record, ...]} from the child runs of one parent run (and the members it
+    reused from earlier runs) or of a whole experiment.
 
     In an experiment holding several invocations, a member run more than once (same config_hash)
     counts once: its latest FINISHED run, else its latest run.
     """
     import mlflow
+    import pandas as pd
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
@@ -20,6 +42,9 @@ def records_from_mlflow(experiment: str | None = None, parent_run_id: str | None
         df = mlflow.search_runs(experiment_ids=[parent.info.experiment_id],
                                 filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
                                 max_results=100_000)
+        reused = _reused_runs(parent_run_id, parent.info.experiment_id)
+        if reused is not None and not reused.empty:
+            df = reused if df.empty else pd.concat([df, reused], ignore_index=True)
     else:
         exp = mlflow.get_experiment_by_name(experiment)
         if exp is None:

@@ -9,6 +9,7 @@ import benchmark.run as run_module
 from benchmark import prep_cache
 from benchmark.config import build_config
 from benchmark.prep import Preparation
+from leaderboards.source import records_from_mlflow
 from tests.test_cli import _raw
 
 OVERRIDES = ["methods=[lottery_ticket_t,lottery_subspace]", "ratios=[8]", "seeds=[0,1]", "epochs=1",
@@ -73,6 +74,8 @@ def test_cache_files_hold_only_tensors_and_round_trip(tmp_path, monkeypatch):
 
 
 def test_rerun_skips_members_finished_with_the_same_hash_and_force_reruns_them(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
     monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "cache"))
     few = ["methods=[full,random_affine]", "ratios=[1,16,64]", "seeds=[0]", "epochs=1", "dataset.train_size=256"]
 
@@ -88,6 +91,16 @@ def test_rerun_skips_members_finished_with_the_same_hash_and_force_reruns_them(t
     # A new ratio runs only the missing member; force re-runs everything.
     more = run(["ratios=[1,16,64,256]"])
     assert [o.cell.name for o in more["outcomes"]] == ["random_affine-r256-s0"]
+    # Read back from MLflow, a resumed parent's members include the ones it reused (as the sweep's and
+    # the `leaderboard --run` verb's leaderboards need).
+    uri = f"sqlite:///{tmp_path}/s.db"
+    first_ids = {r.info.run_id for r in MlflowClient(uri).search_runs(
+        [MlflowClient(uri).get_experiment_by_name("e").experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{first['parent_run_id']}'")}
+    (records,) = records_from_mlflow(parent_run_id=more["parent_run_id"], tracking_uri=uri).values()
+    assert len(records) == 4 and {r["run_id"] for r in records} > first_ids
+    (records,) = records_from_mlflow(parent_run_id=again["parent_run_id"], tracking_uri=uri).values()
+    assert {r["run_id"] for r in records} == first_ids
     forced = run(["force=true"])
     assert len(forced["outcomes"]) == 3 and not forced["reused"]
 

@@ -2,6 +2,7 @@
 `mlflow server` on PostgreSQL, the SLURM config."""
 import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -147,3 +148,48 @@ def test_two_job_sweep_against_mlflow_server_on_postgresql(tmp_path, mlflow_serv
     _check_sweep(work, proc, jobs=2, uri=mlflow_server)
     assert not (work / "mlflow.db").exists()  # everything went to the server
     assert any((tmp_path / "artifacts").rglob("leaderboard.csv"))  # artifacts through the server's proxy
+
+
+def _sweep_runs(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("dofbench-sweeps").experiment_id], max_results=1000)
+    sweep = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    jobs = {r.info.run_name: r for r in runs if sweep and r.data.tags.get("mlflow.parentRunId") == sweep[0].info.run_id}
+    return sweep, jobs
+
+
+def test_a_job_with_a_bad_value_fails_alone_and_the_sweep_says_so(tmp_path):
+    proc = _cli(["run", "-m", "epochs=1,0", *[o for o in SMALL if not o.startswith("epochs")]], tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "error: job1: epochs=1,0" not in proc.stderr  # the job's own overrides, not the sweep's
+    assert re.search(r"^error: job1: epochs=0 .*epochs", proc.stderr, re.M), proc.stderr[-2000:]
+    assert "sweep: 1 of 2 job(s) did not finish" in proc.stderr
+    sweep, jobs = _sweep_runs(tmp_path)
+    assert [s.info.status for s in sweep] == ["FAILED"] and sweep[0].data.metrics["failed_jobs"] == 1
+    status = {name.split(":")[0]: (r.info.status, r.data.tags.get("failure_reason", "")) for name, r in jobs.items()}
+    assert status["job0"] == ("FINISHED", "")
+    assert status["job1"][0] == "FAILED" and "epochs" in status["job1"][1]
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_sweep_closes_its_parent_killed(tmp_path):
+    import signal
+
+    args = ["run", "-m", "seed=0,1", *SMALL, "dataset.train_size=2048", "epochs=4"]
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not glob.glob(str(tmp_path / "multirun" / "*" / "*" / "dofbench_sweep.json")):
+        time.sleep(0.5)
+    while time.time() < deadline and not _sweep_runs(tmp_path)[1]:  # into the first job
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in err, err[-3000:]
+    sweep, jobs = _sweep_runs(tmp_path)
+    assert [s.info.status for s in sweep] == ["KILLED"]
+    assert jobs and all(r.info.status == "KILLED" for r in jobs.values())
