@@ -1,8 +1,7 @@
-"""Reading child runs back from MLflow (through mlflow.search_runs only) as leaderboard records."""
+"""Reading child runs back from MLflow (search_runs, and a parent's reused.json) as leaderboard records."""
 from __future__ import annotations
 
 import math
-
 
 REUSED = "reused.json"  # on a parent run: the run ids of members it reused from earlier runs
 
