@@ -51,4 +51,3 @@ def deferred():
         if _depth == 0 and _pending:
             _pending = False
             raise KeyboardInterrupt
-
