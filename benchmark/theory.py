@@ -229,6 +229,14 @@ def _parse(argv: list[str]) -> tuple[TheorySettings, argparse.Namespace]:
 
 
 def main(argv: list[str]) -> int:
+    try:
+        return _main(argv)
+    except UserError as e:  # a tracking store that fails mid-way (disk full, read-only): one line
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str]) -> int:
     from tqdm import tqdm
 
     from benchmark import interrupts, tracking

@@ -231,3 +231,15 @@ def test_theory_cli_bad_input_is_one_line(tmp_path, capsys, args, message):
     assert main(["theory", *args, "--out", str(tmp_path / "o"), "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"error: {message}"
+
+
+def test_theory_cli_with_a_store_that_refuses_writes_is_one_line(tmp_path, capsys):
+    from benchmark import tracking
+    from benchmark.__main__ import main
+
+    tracking.open_store(f"sqlite:///{tmp_path}/m.db", "theory")  # exists, so opening it only reads
+    rc = main(["theory", "--D", "40", "--spectrum", "flat", "--eps", "0.5", "--draws", "10", "--samples", "20",
+               "--out", str(tmp_path / "o"), "--tracking-uri", f"sqlite:///file:{tmp_path}/m.db?mode=ro&uri=true"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: the tracking store") and "readonly database" in err
+    assert "\n" not in err
