@@ -231,7 +231,7 @@ def _parse(argv: list[str]) -> tuple[TheorySettings, argparse.Namespace]:
 def main(argv: list[str]) -> int:
     try:
         return _main(argv)
-    except UserError as e:  # a tracking store that fails mid-way (disk full, read-only): one line
+    except UserError as e:  # bad settings, an unwritable --out, a store that fails (also mid-way): one line
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -251,11 +251,7 @@ def _main(argv: list[str]) -> int:
         uri = tracking.resolve_uri(args.tracking_uri)
         client, exp_id = tracking.open_store(uri, args.experiment)  # fails before any work
     except OSError as e:
-        print(f"error: cannot write to --out {str(out)!r}: {e.strerror}", file=sys.stderr)
-        return 2
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise UserError(f"cannot write to --out {str(out)!r}: {e.strerror}") from None
 
     jobs = [(sp, D) for sp in settings.spectra for D in sorted(settings.dims)]
     results, parent = [], None

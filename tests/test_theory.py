@@ -224,13 +224,16 @@ def test_theory_cli_writes_plots_tables_and_mlflow_runs(tmp_path):
     (["--eps", "1.5"], "--eps [1.5]: fractions of L(w0) strictly between 0 and 1"),
     (["--D", "5"], "--D [5]: dimensions must be whole numbers >= 20"),
     (["--draws", "3"], "--draws 3: need at least 10"),
+    (["--out", "{tmp}/a_file/o"], "cannot write to --out '{tmp}/a_file/o': Not a directory"),
 ])
 def test_theory_cli_bad_input_is_one_line(tmp_path, capsys, args, message):
     from benchmark.__main__ import main
 
-    assert main(["theory", *args, "--out", str(tmp_path / "o"), "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]) == 2
+    (tmp_path / "a_file").write_text("not a folder")
+    args = [a.format(tmp=tmp_path) for a in args]
+    assert main(["theory", "--out", str(tmp_path / "o"), *args, "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"error: {message}"
+    assert err == f"error: {message.format(tmp=tmp_path)}"
 
 
 def test_theory_cli_with_a_store_that_refuses_writes_is_one_line(tmp_path, capsys):
