@@ -114,6 +114,13 @@ def _make_splits(name, train, val, test, num_classes) -> Splits:
     )
 
 
+def _standardize(train, val, test):
+    """Every split standardized with the training split's mean and standard deviation (one scalar each:
+    the inputs are one channel of samples or pixels). Returns (train, val, test)."""
+    mean, std = float(train[0].mean()), float(train[0].std()) + 1e-8
+    return tuple(((x - mean) / std, y) for x, y in (train, val, test))
+
+
 def _subsample(train, size: int | None, seed: int):
     if size is None or size >= len(train[1]):
         return train
@@ -124,7 +131,8 @@ def _subsample(train, size: int | None, seed: int):
 def load_mnist1d(cfg: dict) -> Splits:
     """MNIST-1D (Greydanus 2020) from its own generator: 40-sample 1D signals, 10 classes.
 
-    Generated once per generator setting and cached as .npz in the cache dir.
+    Generated once per generator setting and cached as .npz in the cache dir; standardized with
+    training statistics like every other dataset.
     """
     from mnist1d.data import get_dataset_args, make_dataset
 
@@ -143,7 +151,7 @@ def load_mnist1d(cfg: dict) -> Splits:
     x, x_test = arrays["x"][:, None, :], arrays["x_test"][:, None, :]
     train, val = _carve(x, arrays["y"], cfg["val_fraction"], cfg["split_seed"])
     train = _subsample(train, cfg.get("train_size"), cfg["split_seed"])
-    return _make_splits("mnist1d", train, val, (x_test, arrays["y_test"]), 10)
+    return _make_splits("mnist1d", *_standardize(train, val, (x_test, arrays["y_test"])), 10)
 
 
 def _savez(path: Path, arrays: dict) -> None:
@@ -174,9 +182,7 @@ def load_digits(cfg: dict) -> Splits:
     rest, test = _carve(x, data.target, 0.2, cfg["split_seed"])
     train, val = _carve(rest[0], rest[1], cfg["val_fraction"], cfg["split_seed"] + 1)
     train = _subsample(train, cfg.get("train_size"), cfg["split_seed"])
-    mean, std = train[0].mean(), train[0].std()
-    norm = lambda s: ((s[0] - mean) / std, s[1])
-    return _make_splits("digits", norm(train), norm(val), norm(test), 10)
+    return _make_splits("digits", *_standardize(train, val, test), 10)
 
 
 def load_vision(cfg: dict) -> Splits:
