@@ -43,6 +43,7 @@ class RunConfig:
     seeds: tuple[int, ...]
     train: TrainConfig
     subspace_lr: float
+    lr_grid: tuple[float, ...]  # candidate learning rates: lr (or subspace_lr) x each factor
     burn_in_steps: int
     projection: str
     trajectory: TrajectoryConfig
@@ -66,6 +67,7 @@ class RunConfig:
     def from_dict(cls, d: dict) -> RunConfig:
         """The inverse of to_dict, e.g. for a parent run's config.json."""
         return cls(**{**d, "methods": tuple(d["methods"]), "ratios": tuple(float(r) for r in d["ratios"]),
+                      "lr_grid": tuple(float(f) for f in d.get("lr_grid", (1.0,))),
                       "seeds": tuple(int(s) for s in d["seeds"]), "train": TrainConfig(**d["train"]),
                       "trajectory": TrajectoryConfig(**d["trajectory"]), "imp": ImpConfig(**d["imp"])})
 
@@ -114,6 +116,24 @@ def _choice(name: str, value: Any, accepted) -> str:
     return value
 
 
+def _lr_grid(value: Any) -> tuple[float, ...]:
+    """Factors of lr / subspace_lr, each a candidate learning rate: non-empty, positive numbers."""
+    accepted = "a non-empty list of positive factors of lr and subspace_lr, e.g. lr_grid=[0.3,1,3]"
+    items = [] if value is None else _as_list(value)
+    if not items:
+        raise UserError(f"lr_grid is empty; accepted: {accepted}")
+    factors = []
+    for v in items:
+        try:
+            f = _number("lr_grid", v)
+        except UserError:
+            raise UserError(f"lr_grid entry {v!r} is not a number; accepted: {accepted}") from None
+        if f <= 0:
+            raise UserError(f"lr_grid entry {v!r} is not positive; accepted: {accepted}")
+        factors.append(f)
+    return tuple(sorted(set(factors)))
+
+
 def build_config(raw: dict) -> RunConfig:
     """Validate the composed config (a plain dict) into a RunConfig, or raise UserError."""
     from benchmark.methods import METHODS
@@ -125,6 +145,9 @@ def build_config(raw: dict) -> RunConfig:
         methods = tuple(dict.fromkeys(_choice("method", str(m), list(METHODS) + ["all"]) for m in methods_raw))
         if "all" in methods:
             methods = tuple(METHODS)
+    if "full" not in methods and any(METHODS[m].needs for m in methods):
+        # Their preparation (w_t, the trajectory, IMP) follows the reference's validation-chosen recipe.
+        methods = ("full",) + methods
     ratios = []
     for r in _as_list(raw["ratios"]):
         v = _number("ratio", r)
@@ -168,6 +191,7 @@ def build_config(raw: dict) -> RunConfig:
         seeds=seeds,
         train=train,
         subspace_lr=_positive("subspace_lr", raw["subspace_lr"]),
+        lr_grid=_lr_grid(raw.get("lr_grid", [1])),
         burn_in_steps=burn_in,
         projection=_choice("projection", raw["projection"], PROJECTIONS),
         trajectory=TrajectoryConfig(

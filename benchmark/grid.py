@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
@@ -19,16 +19,17 @@ from subspaces import Subspace, stack
 
 @dataclass(frozen=True)
 class Cell:
-    """One member of the grid: a (method, ratio, seed) and its d."""
+    """One member of the grid: a (method, ratio, seed), its d, and one candidate learning rate."""
 
     method: str
     ratio: float
     d: int
     seed: int
+    lr: float
 
     @property
     def name(self) -> str:
-        return f"{self.method}-r{self.ratio:g}-s{self.seed}"
+        return f"{self.method}-r{self.ratio:g}-s{self.seed}-lr{self.lr:g}"
 
 
 @dataclass
@@ -41,8 +42,9 @@ class MemberOutcome:
 
 
 def plan(cfg: RunConfig, D: int) -> list[Cell]:
-    """Every (method, ratio, seed). `full` is the d = D reference and runs at ratio 1 only;
-    every other method runs at each ratio > 1 (ratio 1 would make it the full network again)."""
+    """Every (method, ratio, seed, candidate lr). `full` is the d = D reference and runs at ratio 1 only;
+    every other method runs at each ratio > 1 (ratio 1 would make it the full network again).
+    Every (method, ratio) gets the same number of candidate learning rates (`lr_candidates`)."""
     cells = []
     for r in cfg.ratios:
         d = dim_for_ratio(D, r)
@@ -53,27 +55,75 @@ def plan(cfg: RunConfig, D: int) -> list[Cell]:
             )
     for seed in cfg.seeds:
         for m in cfg.methods:
-            if m == "full":
-                cells.append(Cell(m, 1.0, D, seed))
-            else:
-                cells += [Cell(m, r, dim_for_ratio(D, r), seed) for r in cfg.ratios if r > 1]
+            ratios = [1.0] if m == "full" else [r for r in cfg.ratios if r > 1]
+            cells += [Cell(m, r, dim_for_ratio(D, r), seed, lr) for r in ratios for lr in lr_candidates(cfg, m)]
     return cells
 
 
-def lr_for(cfg: RunConfig, method: str) -> float:
-    """Learning rate per family: θ of a general subspace moves unit-norm directions spread over all D,
-    so it takes a larger step than a coordinate (Larsen et al. use 5e-2 there, vs 1e-3 full-space)."""
-    return cfg.subspace_lr if METHODS[method].family == "general" else cfg.train.lr
+def lr_candidates(cfg: RunConfig, method: str) -> tuple[float, ...]:
+    """The candidate learning rates of a method: its family's centre times each factor of lr_grid.
+
+    θ of a general subspace moves unit-norm directions spread over all D, so its grid is centred on
+    subspace_lr, a larger step than a coordinate's (Larsen et al. use 5e-2 there, vs 1e-3 full-space).
+    Rounded to 6 significant digits so that 0.3 x 1e-2 is logged as 0.003."""
+    centre = cfg.subspace_lr if METHODS[method].family == "general" else cfg.train.lr
+    return tuple(float(f"{centre * f:.6g}") for f in cfg.lr_grid)
 
 
-def tensor_bytes(obj) -> int:
-    """Bytes held by the tensors among a dataclass's fields (one level deep, plus nested projections)."""
+# The largest lottery-subspace basis (D x d float32) the preparation will store per seed.
+BASIS_BUDGET_BYTES = 2 * 2**30
+
+
+def preparation_plan(cfg: RunConfig, cells: list[Cell], D: int, reference_lr: float | None) -> dict:
+    """What the shared preparation of this invocation depends on, decided before it is computed:
+    the reference's recipe (train config with the lr chosen on validation for `full`), which parts
+    are needed, the IMP schedule's targets (every ticket d), the basis size, the rewind anchors.
+
+    It keys the preparation cache and enters the config_hash of every member that uses it."""
+    needs = set().union(*(METHODS[m].needs for m in cfg.methods))
+    wanted = [c.d for c in cells if METHODS[c.method].directions == "trajectory"]
+    return {
+        "dataset": cfg.dataset, "model": cfg.model, "burn_in": cfg.burn_in_steps,
+        "train": {**asdict(cfg.train), "lr": cfg.train.lr if reference_lr is None else reference_lr},
+        "trajectory": asdict(cfg.trajectory), "imp": asdict(cfg.imp), "needs": sorted(needs),
+        "tickets": sorted({c.d for c in cells if METHODS[c.method].directions == "ticket"}),
+        # A lottery subspace is a stored D x d basis: d whose basis would not fit the budget fail clearly.
+        "basis": max([d for d in wanted if D * d * 4 <= BASIS_BUDGET_BYTES], default=0),
+        "anchors": [a for a in ("w0", "wt") if any(
+            METHODS[m].directions == "ticket" and METHODS[m].anchor == a for m in cfg.methods)],
+    }
+
+
+def member_hash(cfg: RunConfig, cell: Cell, prep_plan: dict | None = None) -> str:
+    """config_hash of one member: the config, its cell, and the part of the preparation plan its method
+    uses (the reference lr; for tickets the IMP targets and anchors, for lottery subspaces the basis size).
+    Members of methods that need no preparation (random affine, random pruning) do not depend on it."""
+    m = METHODS[cell.method]
+    part = None
+    if m.needs and prep_plan is not None:
+        part = {"reference_lr": prep_plan["train"]["lr"]}
+        if m.directions == "ticket":
+            part.update(tickets=prep_plan["tickets"], anchors=prep_plan["anchors"])
+        if m.directions == "trajectory":
+            part.update(basis=prep_plan["basis"])
+    return cfg.hash(cell.method, cell.ratio, cell.seed, cell.lr, part)
+
+
+def tensor_bytes(obj, seen: set | None = None) -> int:
+    """Bytes held by the tensors among a dataclass's fields (one level deep, plus nested projections).
+
+    seen: storages already counted (their data pointers); a tensor sharing one, e.g. the lottery basis
+    every candidate lr of a seed uses, costs nothing again. Updated in place."""
+    seen = set() if seen is None else seen
     total = 0
     for value in vars(obj).values():
         if isinstance(value, torch.Tensor):
-            total += value.numel() * value.element_size()
+            key = (value.untyped_storage().data_ptr(), value.device)
+            if key not in seen:
+                seen.add(key)
+                total += value.untyped_storage().nbytes()
         elif hasattr(value, "__dataclass_fields__"):
-            total += tensor_bytes(value)
+            total += tensor_bytes(value, seen)
     return total
 
 
@@ -135,9 +185,11 @@ def train_cells(
     outcomes: list[MemberOutcome] = []
     pending: list[tuple[Cell, Subspace]] = []
     used = 0
+    storages: set = set()  # storages counted in `used` (shared ones are held once)
 
     def flush():
         nonlocal pending, used
+        storages.clear()
         if pending:
             if on_start:
                 on_start([c for c, _ in pending])
@@ -154,11 +206,14 @@ def train_cells(
             outcomes.append(failed)
             on_done([failed])
             continue
-        need = tensor_bytes(sub) + training_bytes(
-            flat, sub.d, cfg.train.batch_size, per_example)
+        fresh = set(storages)
+        need = tensor_bytes(sub, fresh) + training_bytes(flat, sub.d, cfg.train.batch_size, per_example)
         if pending and (not cfg.population or used + need > budget):
             flush()
+            fresh = set()
+            need = tensor_bytes(sub, fresh) + training_bytes(flat, sub.d, cfg.train.batch_size, per_example)
         pending.append((cell, sub))
+        storages.update(fresh)
         used += need
     flush()
     return outcomes
@@ -168,7 +223,7 @@ def _train_population(cfg, members, preps, flat, data, on_epoch) -> list[MemberO
     """One population: members of one kind and one d share a batched kernel call; each group one lr."""
     grouped: dict[tuple, list[tuple[Cell, Subspace]]] = defaultdict(list)
     for cell, sub in members:
-        grouped[(sub.kind, sub.d, lr_for(cfg, cell.method))].append((cell, sub))
+        grouped[(sub.kind, sub.d, cell.lr)].append((cell, sub))
     groups, order = [], []
     for (kind, d, lr), ms in grouped.items():
         groups.append(Group(stack([s for _, s in ms]), lr, tuple(data_seed(c.seed) for c, _ in ms)))

@@ -85,8 +85,10 @@ def _trajectory(prep, method, d, anchor, projection) -> Subspace:
             f"the trajectory spans only {prep.rank} directions but d = {d}; record more snapshots "
             f"(more epochs or a smaller trajectory.every) or set trajectory.complete=true"
         )
-    rows = prep.basis[:, :d].T.contiguous()  # (d, D)
-    return Subspace(anchor[None].clone(), DenseProjection(rows[None].to(anchor.device)))
+    # A prefix of the basis as rows (d, D): the same storage for every member of this seed and d, so a
+    # population's candidates (learning rates, anchors) share one matrix (DenseProjection.stack).
+    rows = prep.basis_rows()[:d]
+    return Subspace(anchor[None].clone(), DenseProjection(rows[None]))
 
 
 DIRECTIONS: dict[str, Callable[..., Subspace]] = {

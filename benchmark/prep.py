@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -38,6 +39,13 @@ class Preparation:
     basis_dim: int = 0  # the largest d the basis was asked to serve
     tickets: dict[str, dict[int, Tensor]] = field(default_factory=dict)  # anchor -> d -> kept index (d,)
     ticket_rounds: dict[int, int] = field(default_factory=dict)  # d -> IMP training runs to reach it
+    _rows: Tensor | None = field(default=None, init=False, repr=False, compare=False)
+
+    def basis_rows(self) -> Tensor:
+        """basis as rows (r, D), contiguous, made once: every lottery subspace of this seed is a view of it."""
+        if self._rows is None:
+            self._rows = self.basis.T.contiguous()
+        return self._rows
 
 
 def data_seed(seed: int) -> int:
@@ -71,8 +79,11 @@ def prepare(
     imp_layers: list[slice] | None = None,
     ticket_anchors: tuple[str, ...] = ("w0", "wt"),
     on_progress: Callable[[str], None] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[int, Preparation]:
-    """Preparation for every seed at once. w0: (S, D) in seed order. needs ⊆ {"wt", "full_run", "imp"}."""
+    """Preparation for every seed at once. w0: (S, D) in seed order. needs ⊆ {"wt", "full_run", "imp"}.
+
+    timings, if given, receives the wall seconds of each stage: full_run_s, trajectory_s, imp_s."""
     S, D = w0.shape
     full_steps = train_cfg.epochs * steps_per_epoch(len(data.y_train), train_cfg.batch_size)
     preps = {s: Preparation(seed=s, w0=w0[i], burn_in_steps=burn_in_steps, full_steps=full_steps,
@@ -83,6 +94,15 @@ def prepare(
         raise ValueError(f"burn_in_steps={burn_in_steps} exceeds the full-space run ({full_steps} steps)")
 
     say = on_progress or (lambda msg: None)
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
+
     record_trajectory = "full_run" in needs and basis_dim > 0
     snapshots: list[Tensor] = []
     wt = w0.clone() if burn_in_steps == 0 else None
@@ -101,6 +121,7 @@ def prepare(
     )
     for i, s in enumerate(seeds):
         preps[s].wt = wt[i]
+    lap("full_run_s")
     if record_trajectory:
         traj = torch.stack(snapshots, dim=1)  # (S, T, D)
         for i, s in enumerate(seeds):
@@ -112,6 +133,7 @@ def prepare(
                 basis = complete_basis(basis, basis_dim, derive_seed(s, "basis_completion"))
             preps[s].basis = basis
         del traj, snapshots
+    lap("trajectory_s")
 
     if "imp" in needs and ticket_dims:
         rewind = torch.cat([w0 if a == "w0" else wt for a in ticket_anchors])  # (A*S, D)
@@ -139,4 +161,5 @@ def prepare(
                     preps[s].tickets.setdefault(anchor, {})[d] = m[a_i * S + i].nonzero()[:, 0]
         for s in seeds:
             preps[s].ticket_rounds = dict(rounds)
+    lap("imp_s")
     return preps

@@ -17,7 +17,7 @@ import sys
 
 from benchmark.errors import UserError
 
-COMPARED = ("test_acc", "test_loss", "val_acc", "train_acc", "train_loss", "steps", "prep_steps")
+COMPARED = ("test_acc", "test_loss", "val_acc", "val_loss", "train_acc", "train_loss", "steps", "prep_steps")
 
 
 def _load(client, run_id: str):
@@ -57,7 +57,9 @@ def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, o
     """Re-run member `run_id`; print logged vs reproduced metrics; True when all agree within rtol."""
     from benchmark import tracking
     from benchmark.config import RunConfig
-    from benchmark.grid import plan, train_cells
+    from benchmark.grid import member_hash, plan, preparation_plan, train_cells
+    from benchmark.methods import METHODS
+    from benchmark.prep import Preparation, init_weights
     from benchmark.run import setup, shared_preparation
 
     say = lambda msg: print(msg, file=out, flush=True)
@@ -70,8 +72,11 @@ def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, o
     target = next((c for c in planned if c.name == child.info.run_name), None)
     if target is None:
         raise UserError(f"member {child.info.run_name!r} is not in its parent's plan; the config.json does not match")
-    if cfg.hash(target.method, target.ratio, target.seed) != p["config_hash"]:
-        raise UserError(f"config_hash {cfg.hash(target.method, target.ratio, target.seed)} of the replayed config "
+    # The preparation followed the reference's lr as selected on validation in the original run.
+    reference_lr = p.get("reference_lr")
+    prep_plan = preparation_plan(cfg, planned, flat.D, None if reference_lr is None else float(reference_lr))
+    if member_hash(cfg, target, prep_plan) != p["config_hash"]:
+        raise UserError(f"config_hash {member_hash(cfg, target, prep_plan)} of the replayed config "
                         f"differs from the logged {p['config_hash']}: the code's config changed since this run")
     population = provenance["populations"][int(child.data.tags["dofbench.population"])]
     members = [c for c in planned if c.name in population]
@@ -79,8 +84,11 @@ def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, o
     seeds = sorted({c.seed for c in members})
     say(f"replaying {target.name} (run {run_id}) with the {len(members)} member(s) it trained with; "
         f"device {device}")
-    preps, computed = shared_preparation(cfg, planned, seeds, flat, make_module, data, device,
-                                         say, batches=batches or None)
+    if any(METHODS[c.method].needs for c in members):
+        preps, computed = shared_preparation(cfg, prep_plan, seeds, flat, make_module, data, device,
+                                             say, batches=batches or None)
+    else:  # the reference stage, or methods that use w0 alone
+        preps, computed = {s: Preparation(s, init_weights(make_module, s).to(device)) for s in seeds}, []
     from tqdm import tqdm
 
     with tqdm(total=len(members) * cfg.train.epochs, desc="replaying", unit="member-epoch", file=sys.stderr,

@@ -178,7 +178,7 @@ def train_population(
         running /= per_epoch
         alive &= torch.isfinite(running)
         W = pop.weights().detach()
-        val_acc, _ = evaluate(model, W, data.x_val, data.y_val, cfg.eval_batch_size, pop.buffers)
+        val_acc, val_loss = evaluate(model, W, data.x_val, data.y_val, cfg.eval_batch_size, pop.buffers)
         for k in range(K):
             curves[k]["val_acc"].append(float(val_acc[k]))
             curves[k]["train_loss"].append(float(running[k]))
@@ -201,6 +201,7 @@ def train_population(
                 "test_acc": value(test_acc[k]),
                 "test_loss": value(test_loss[k]),
                 "val_acc": value(curves[k]["val_acc"][-1]) if curves[k]["val_acc"] else float("nan"),
+                "val_loss": value(val_loss[k]) if cfg.epochs else float("nan"),  # final epoch's
                 "train_acc": value(train_acc[k]),
                 "train_loss": value(train_loss[k]),
                 "steps": float(step),

@@ -1,7 +1,9 @@
 """A leaderboard from run records: ranked table, threshold dimensions, success probabilities.
 
-Records are plain dicts, one per member: method, ratio, d, D, seed, status, test_acc, train_acc,
-prep_steps (as logged on child runs). Works the same on fresh outcomes and on runs read from MLflow.
+Records are plain dicts, one per member: method, ratio, d, D, seed, lr, status, val_acc, val_loss,
+test_acc, train_acc, prep_steps (as logged on child runs). Works the same on fresh outcomes and on runs
+read from MLflow. Every cell (method, ratio) first keeps only its candidate learning rate selected on
+validation (`leaderboards.selection`); everything below reads those records alone.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from leaderboards.selection import FAILED, select, selected_only
 from leaderboards.table import summarize
 from leaderboards.threshold import Threshold, dstar, success_probability, threshold_training_dimension
 
@@ -24,6 +27,7 @@ class MethodRow:
     threshold: Threshold | None  # None for `full`
     prep_steps: float
     acc: dict[float, dict]  # ratio -> summary (mean, std, n, failed, d)
+    lrs: dict[float, float | None] = field(default_factory=dict)  # ratio -> selected lr (None: every lr failed)
 
     @property
     def compression(self) -> float | None:
@@ -40,6 +44,7 @@ class Leaderboard:
     ratios: list[float]
     full_acc: float
     rows: list[MethodRow]  # ranked
+    full_train_acc: float = math.nan  # the reference's seed-mean train accuracy (converged: >= CONVERGED)
     eps: list[float] = field(default_factory=list)
     success: dict[str, np.ndarray] = field(default_factory=dict)  # method -> (n_eps, n_d)
     success_ds: dict[str, list[float]] = field(default_factory=dict)
@@ -59,6 +64,8 @@ def build(records: list[dict], dataset: str = "", model: str = "", eps: list[flo
           delta: float = 0.5, fraction: float = 0.9, n_boot: int = 1000) -> Leaderboard:
     if not records:
         raise ValueError("no runs to build a leaderboard from")
+    chosen = select(records)
+    records = selected_only(records)
     D = int(records[0]["D"])
     summary = summarize(records)
     seeds = sorted({r["seed"] for r in records})
@@ -86,7 +93,8 @@ def build(records: list[dict], dataset: str = "", model: str = "", eps: list[flo
             at = [r for r in rs if float(r["d"]) >= threshold.d - 1e-9]
             at_d = min(float(r["d"]) for r in at)
             prep = [float(r.get("prep_steps", 0) or 0) for r in at if float(r["d"]) == at_d]
-        rows.append(MethodRow(m, threshold, float(np.mean(prep)) if prep else 0.0, acc, D))
+        lrs = {ratio: None if chosen[(m, ratio)] == FAILED else chosen[(m, ratio)] for ratio in ratios}
+        rows.append(MethodRow(m, threshold, float(np.mean(prep)) if prep else 0.0, acc, lrs, D))
         train = _matrix(records, m, "train_acc", ratios, seeds)
         success[m] = success_probability(train, eps)
         success_ds[m] = ds
@@ -100,7 +108,39 @@ def build(records: list[dict], dataset: str = "", model: str = "", eps: list[flo
 
     rows.sort(key=rank_key)
     all_ratios = sorted({float(r["ratio"]) for r in records})
-    return Leaderboard(dataset, model, D, all_ratios, full_acc, rows, eps, success, success_ds, dstar_eps)
+    full_train = [float(r["train_acc"]) for r in records if r["method"] == "full" and r["status"] == "FINISHED"]
+    return Leaderboard(dataset, model, D, all_ratios, full_acc, rows, float(np.mean(full_train)) if full_train
+                       else math.nan, eps, success, success_ds, dstar_eps)
+
+
+CONVERGED = 0.98  # train accuracy at which a reference counts as converged (trained to fit its data)
+
+
+def reference_note(lb: Leaderboard) -> str:
+    """One line on what the 90% target rests on: the reference's lr, train and test accuracy, and
+    whether it converged under the preset's budget."""
+    full = next((row for row in lb.rows if row.method == "full"), None)
+    if full is None or not math.isfinite(lb.full_acc):
+        return "reference: none (no FINISHED `full` run), so no d*90"
+    lr = full.lrs.get(1.0)
+    note = (f"reference: full network, lr {lr:g} chosen on validation, train accuracy {lb.full_train_acc:.3f}, "
+            f"test accuracy {lb.full_acc:.3f} (90% target {0.9 * lb.full_acc:.3f})" if lr is not None else
+            f"reference: full network, train accuracy {lb.full_train_acc:.3f}, test accuracy {lb.full_acc:.3f}")
+    if lb.full_train_acc >= CONVERGED:
+        return note + f"; converged (train >= {CONVERGED:g})"
+    return (note + f"; NOT CONVERGED: train accuracy below {CONVERGED:g} under this budget, so every "
+            f"'90% of the reference' threshold rests on an under-trained network (train longer: epochs=)")
+
+
+def _fmt_lr(v: float | None) -> str:
+    return "-" if v is None else "n/a" if math.isnan(v) else f"{v:g}"
+
+
+def lr_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the table of selected learning rates (one per method and D/d)."""
+    header = ["method"] + [f"lr @ D/d={r:g}" for r in lb.ratios]
+    return header, [[row.method] + ["" if r not in row.lrs else _fmt_lr(row.lrs[r]) for r in lb.ratios]
+                    for row in lb.rows]
 
 
 def _fmt_d(v: float | None) -> str:
@@ -131,33 +171,42 @@ def table_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
             if c is None:
                 accs.append("")
             elif c["n"] == 0:
-                accs.append(f"FAILED ({c['failed']})")
+                accs.append("FAILED (every lr)")
             else:
                 accs.append(f"{c['mean']:.3f} ± {c['std']:.3f}" + (f" ({c['failed']} failed)" if c["failed"] else ""))
         out.append([rk, row.method, dcell, comp] + accs + [f"{row.prep_steps:,.0f}"])
     return header, out
 
 
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return (["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+            + ["| " + " | ".join(r) + " |" for r in rows])
+
+
 def to_markdown(lb: Leaderboard) -> str:
-    header, rows = table_rows(lb)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+    """The reference line, the ranked table, and the learning rate each cell selected on validation."""
+    return "\n".join([reference_note(lb), "", *_markdown_table(*table_rows(lb)), "",
+                      "Learning rate selected on validation per cell:", "", *_markdown_table(*lr_rows(lb))])
+
+
+def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    fmt = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))
+    return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
 
 
 def to_text(lb: Leaderboard) -> str:
-    """The ranked table for a terminal: aligned columns."""
-    header, rows = table_rows(lb)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    fmt = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+    """The same as to_markdown, for a terminal: aligned columns."""
+    return "\n".join([reference_note(lb), "", *_text_table(*table_rows(lb)), "",
+                      "learning rate selected on validation per cell:", *_text_table(*lr_rows(lb))])
 
 
 def to_csv(lb: Leaderboard) -> str:
     """One row per method, machine-readable (numbers unformatted; empty = not reached)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    acc_cols = [f"acc_mean_r{r:g}" for r in lb.ratios] + [f"acc_std_r{r:g}" for r in lb.ratios]
+    acc_cols = ([f"acc_mean_r{r:g}" for r in lb.ratios] + [f"acc_std_r{r:g}" for r in lb.ratios]
+                + [f"lr_r{r:g}" for r in lb.ratios])
     w.writerow(["rank", "method", "D", "dstar90", "dstar90_low", "dstar90_high", "dstar90_upper_bound",
                 "compression90", "prep_steps"] + acc_cols)
     rank = 0
@@ -167,10 +216,11 @@ def to_csv(lb: Leaderboard) -> str:
         rank += row.method != "full"
         means = [num(row.acc[r]["mean"]) if r in row.acc else "" for r in lb.ratios]
         stds = [num(row.acc[r]["std"]) if r in row.acc else "" for r in lb.ratios]
+        lrs = [num(row.lrs.get(r)) for r in lb.ratios]
         w.writerow([0 if row.method == "full" else rank, row.method, lb.D,
                     num(t.d if t else float(lb.D)), num(t.low if t else None), num(t.high if t else None),
                     int(bool(t and t.upper_bound)), num(row.compression if t else 1.0), num(row.prep_steps)]
-                   + means + stds)
+                   + means + stds + lrs)
     return buf.getvalue()
 
 

@@ -17,14 +17,19 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class DenseProjection:
-    """directions: (K, d, D), row i of member k is column i of A_k; A θ = θ @ directions per member."""
+    """directions: (G, d, D), row i of matrix g is column i of A_g; A θ = θ @ directions per member.
+
+    members: None when member k uses matrix k (G = K); else (K,) long, the matrix each member uses.
+    Members that share a matrix (e.g. the candidate learning rates of one lottery subspace) are one
+    GEMM θ_g (K_g, d) @ A_gᵀ (d, D), so the matrix is streamed once per step for all of them."""
 
     kind = "dense"
     directions: Tensor
+    members: Tensor | None = None
 
     @property
     def K(self) -> int:
-        return self.directions.shape[0]
+        return self.directions.shape[0] if self.members is None else self.members.shape[0]
 
     @property
     def D(self) -> int:
@@ -35,17 +40,38 @@ class DenseProjection:
         return self.directions.shape[1]
 
     def __call__(self, theta: Tensor) -> Tensor:
-        return torch.bmm(theta.unsqueeze(1), self.directions).squeeze(1)
+        if self.members is None:
+            return torch.bmm(theta.unsqueeze(1), self.directions).squeeze(1)
+        out = theta.new_empty(theta.shape[0], self.D)
+        for g in range(self.directions.shape[0]):
+            idx = (self.members == g).nonzero().squeeze(1)
+            out = out.index_copy(0, idx, theta.index_select(0, idx) @ self.directions[g])
+        return out
 
     def to(self, device: torch.device | str) -> "DenseProjection":
-        return DenseProjection(self.directions.to(device))
+        return DenseProjection(self.directions.to(device), None if self.members is None else self.members.to(device))
 
     def stack(self, others: list["DenseProjection"]) -> "DenseProjection":
-        return DenseProjection(torch.cat([self.directions] + [o.directions for o in others]))
+        """One projection for all members; a matrix shared by several (the same storage) is kept once."""
+        unique: dict[tuple, int] = {}
+        mats, members = [], []
+        for p in [self] + others:
+            for k in range(p.K):
+                g = k if p.members is None else int(p.members[k])
+                mat = p.directions[g]
+                key = (mat.data_ptr(), tuple(mat.shape), tuple(mat.stride()), mat.device)
+                if key not in unique:
+                    unique[key] = len(mats)
+                    mats.append(mat)
+                members.append(unique[key])
+        if len(mats) == len(members):
+            return DenseProjection(torch.stack(mats))
+        return DenseProjection(torch.stack(mats), torch.tensor(members, device=self.directions.device))
 
     def matrix(self) -> Tensor:
         """A as (K, D, d)."""
-        return self.directions.transpose(1, 2)
+        per_member = self.directions if self.members is None else self.directions[self.members]
+        return per_member.transpose(1, 2)
 
 
 # Aᵀ is generated in blocks of this many of its D columns, each from its own seed, so that the

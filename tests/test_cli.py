@@ -37,9 +37,23 @@ def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    # smoke: 1 seed; full at ratio 1, eight methods at ratios 8 and 64.
-    assert len(children) == 1 + 8 * 2
+    # smoke: 1 seed; full at ratio 1, eight methods at ratios 8 and 64; 3 candidate lrs each.
+    assert len(children) == 3 * (1 + 8 * 2)
     assert all(r.info.status == "FINISHED" for r in children)
+    # Exactly one selected candidate per (method, ratio), the one with the best final val_acc.
+    cells = {}
+    for r in children:
+        cells.setdefault((r.data.params["method"], r.data.params["ratio"]), []).append(r)
+    assert len(cells) == 1 + 8 * 2
+    for runs_of_cell in cells.values():
+        assert sorted(float(r.data.params["lr"]) for r in runs_of_cell) == sorted(
+            {float(r.data.params["lr"]) for r in runs_of_cell}) and len(runs_of_cell) == 3
+        chosen = [r for r in runs_of_cell if r.data.tags["selected"] == "true"]
+        assert len(chosen) == 1
+        assert chosen[0].data.metrics["val_acc"] == max(r.data.metrics["val_acc"] for r in runs_of_cell)
+    assert "reference: full network, lr" in proc.stdout and "chosen on validation" in proc.stdout
+    assert "learning rate selected on validation per cell" in proc.stdout
+    assert re.search(r"wall time [\d.]+s: reference selection [\d.]+s, preparation [\d.]+s \(full run", proc.stdout)
     D = int(parents[0].data.params["D"])
     by_ratio = {}
     for r in children:
@@ -54,6 +68,8 @@ def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
         by_ratio.setdefault(float(p["ratio"]), set()).add(int(p["d"]))
     # Matched compression: every method at a ratio has the same d = round(D / r).
     assert by_ratio == {1.0: {D}, 8.0: {round(D / 8)}, 64.0: {round(D / 64)}}
+    assert {r.data.params["reference_lr"] for r in children if r.data.params["method"] == "lottery_ticket"} == {
+        parents[0].data.params["reference_lr"]}
     assert len({r.data.params["config_hash"] for r in children}) == len(children)
     history = client.get_metric_history(children[0].info.run_id, "val_acc")
     assert [h.step for h in history] == [1]
@@ -89,10 +105,10 @@ def test_reproduce_replays_a_member_exactly_and_fails_loudly_when_numbers_differ
     raw = _raw(["preset=smoke", "methods=[full,random_affine,lottery_subspace]", "seeds=[0,1]", "epochs=1",
                 "dataset.train_size=256", "burn_in_steps=2"])
     result = run(build_config(dict(raw, tracking={"uri": uri, "experiment": None})), out=open(os.devnull, "w"))
-    member = next(o for o in result["outcomes"] if o.cell.name == "lottery_subspace-r8-s1")
+    member = next(o for o in result["outcomes"] if o.cell.name.startswith("lottery_subspace-r8-s1-lr"))
     client = MlflowClient(uri)
     child = client.search_runs([client.get_experiment_by_name("mnist1d-mlp").experiment_id],
-                               filter_string="attributes.run_name = 'lottery_subspace-r8-s1'")[0].info.run_id
+                               filter_string=f"attributes.run_name = '{member.cell.name}'")[0].info.run_id
     # With the preparation cache emptied, it is recomputed in the original batch of seeds [0, 1].
     monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "empty-cache"))
     capsys.readouterr()
@@ -131,6 +147,10 @@ def _raw(overrides):
         (["lr=0"], "lr must be > 0, got 0"),
         (["lr=-1e-3"], "lr must be > 0"),
         (["subspace_lr=0"], "subspace_lr must be > 0"),
+        (["lr_grid=[]"], "lr_grid is empty; accepted: a non-empty list of positive factors"),
+        (["lr_grid=[1,0]"], "lr_grid entry 0 is not positive; accepted:"),
+        (["lr_grid=[1,-3]"], "lr_grid entry -3 is not positive"),
+        (["lr_grid=[1,fast]"], "lr_grid entry 'fast' is not a number; accepted:"),
         (["optimizer=lion"], "unknown optimizer 'lion'; accepted: adam, sgd"),
         (["imp.fraction=1.5"], "imp.fraction must be in (0, 1)"),
         (["device=tpu"], "unknown device 'tpu'; accepted: auto, cpu, cuda"),
@@ -157,6 +177,9 @@ def _assert_clean_error(proc, *fragments):
         (["run", "nonsense_key=1"], ["nonsense_key"]),
         (["run", "ratios=[1,"], ["no viable alternative at input '[1,'"]),  # a malformed override
         (["run", "methods=[bogus]"], ["error: unknown method 'bogus'; accepted:"]),
+        (["run", "lr_grid=[]"], ["error: lr_grid is empty"]),
+        (["run", "lr_grid=[0.3,abc]"], ["error: lr_grid entry 'abc' is not a number"]),
+        (["run", "epochs=0"], ["error: epochs must be > 0, got 0"]),
         (["run", "ratios=[4,100000]"], ["error: ratio 100000 gives d = 0", "accepted ratios give 1 <= d < D"]),
         (["run", "preset=smoke", "burn_in_steps=100000"], ["error: burn_in_steps=100000 exceeds the full-space run"]),
         (["frobnicate"], ["unknown verb 'frobnicate'"]),
@@ -206,7 +229,7 @@ def test_sigterm_mid_sweep_keeps_finished_members_and_the_rerun_completes_the_re
 
     uri = f"sqlite:///{tmp_path}/m.db"
     args = ["run", "methods=[full,random_affine,random_pruning]", "ratios=[1,4,16,64]", "seeds=[0,1]",
-            "epochs=3", "population=false", "dataset.train_size=1024"]
+            "epochs=3", "population=false", "dataset.train_size=1024", "lr_grid=[1]"]
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
     # The store exists before the job starts, so this process's polling never races its migrations.
     client, _ = tracking.open_store(uri, "mnist1d-mlp")
@@ -235,7 +258,7 @@ def test_sigterm_mid_sweep_keeps_finished_members_and_the_rerun_completes_the_re
     assert 2 <= len(done) < total
     rerun = _cli(args, tmp_path, uri=uri)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert f"{len(done)} of {total} members already FINISHED" in rerun.stdout
+    assert f"{total - len(done)} members trained ({len(done)} reused)" in rerun.stdout
     runs = client.search_runs([exp.experiment_id])
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags and r.info.status == "FINISHED"]
     assert len(children) == total  # exactly the missing ones were added
@@ -257,7 +280,7 @@ def test_an_interrupt_inside_a_store_write_waits_for_it_and_the_store_stays_usab
 
     uri = f"sqlite:///{tmp_path}/m.db"
     cfg = build_config(dict(_raw(["preset=smoke", "methods=[full,random_affine]", "ratios=[1,8,64]",
-                                  "population=false", "epochs=1", "dataset.train_size=256"]),
+                                  "population=false", "epochs=1", "dataset.train_size=256", "lr_grid=[1]"]),
                             tracking={"uri": uri, "experiment": None}))
     client, exp_id = tracking.open_store(uri, "mnist1d-mlp")
     real_execute, statements = Connection.execute, []
@@ -304,7 +327,7 @@ def test_a_full_disk_mid_run_is_one_clear_error_and_the_rerun_resumes(tmp_path):
     db = tmp_path / "m.db"
     uri = f"sqlite:///{db}"
     cfg = build_config(dict(_raw(["preset=smoke", "methods=[full,random_affine,random_pruning]",
-                                  "population=false", "epochs=2", "dataset.train_size=256"]),
+                                  "population=false", "epochs=2", "dataset.train_size=256", "lr_grid=[1]"]),
                             tracking={"uri": uri, "experiment": None}))
     client, exp_id = tracking.open_store(uri, "mnist1d-mlp")
     pages = sqlite3.connect(db).execute("PRAGMA page_count").fetchone()[0]  # the whole run adds ~10
@@ -331,7 +354,7 @@ def test_a_full_disk_mid_run_is_one_clear_error_and_the_rerun_resumes(tmp_path):
         room["pages"] = 2**30  # space freed
         out = io.StringIO()
         result = run(cfg, out=out)
-        assert f"{len(kept)} of {total} members already FINISHED" in out.getvalue()
+        assert len(result["reused"]) == len(kept) and "already FINISHED" in out.getvalue()
         assert len(result["outcomes"]) == total - len(kept)
     finally:
         event.remove(Pool, "checkout", disk)

@@ -29,7 +29,8 @@ def _setup(overrides):
     return cfg, data, flat, cells, preps
 
 
-OVERRIDES = ["methods=all", "ratios=[1,4,32]", "seeds=[0,1]", "epochs=2", "batch_size=64", "burn_in_steps=3"]
+OVERRIDES = ["methods=all", "ratios=[1,4,32]", "seeds=[0,1]", "epochs=2", "batch_size=64", "burn_in_steps=3",
+             "lr_grid=[1]"]
 
 
 def test_plan_gives_every_method_the_same_d_at_each_ratio():
@@ -38,6 +39,47 @@ def test_plan_gives_every_method_the_same_d_at_each_ratio():
     for ratio in (4.0, 32.0):
         assert {c.d for c in cells if c.ratio == ratio} == {round(flat.D / ratio)}
     assert {(c.ratio, c.d) for c in cells if c.method == "full"} == {(1.0, flat.D)}
+
+
+def test_every_cell_gets_the_same_number_of_candidate_lrs_around_its_family_centre():
+    cfg = build_config(_raw(["methods=all", "ratios=[1,4]", "seeds=[0,1]", "lr=1e-2", "subspace_lr=3e-2",
+                             "lr_grid=[3,0.3,1]"]))
+    cells = plan(cfg, 1000)
+    assert cfg.lr_grid == (0.3, 1.0, 3.0)
+    by_cell = {}
+    for c in cells:
+        by_cell.setdefault((c.method, c.ratio, c.seed), []).append(c.lr)
+    assert len(by_cell) == 2 * (1 + 8) and all(len(v) == 3 for v in by_cell.values())
+    assert by_cell[("full", 1.0, 0)] == by_cell[("lottery_ticket", 4.0, 1)] == [0.003, 0.01, 0.03]
+    assert by_cell[("random_affine", 4.0, 0)] == by_cell[("lottery_subspace_t", 4.0, 0)] == [0.009, 0.03, 0.09]
+    assert len({c.name for c in cells}) == len(cells)
+
+
+def test_config_hash_follows_the_preparation_plan_a_member_depends_on():
+    from benchmark.grid import member_hash, preparation_plan
+
+    D = 1000
+    cfg_a = build_config(_raw(["methods=all", "ratios=[1,4,16]", "seeds=[0]"]))
+    cfg_b = build_config(_raw(["methods=all", "ratios=[1,16]", "seeds=[0]"]))
+    plans = {k: (cfg, preparation_plan(cfg, plan(cfg, D), D, 0.01)) for k, cfg in (("a", cfg_a), ("b", cfg_b))}
+    cell = lambda cfg, m: next(c for c in plan(cfg, D) if c.method == m and c.ratio == 16.0 and c.lr == c.lr)
+    h = lambda k, m, lr=None: member_hash(plans[k][0], cell(plans[k][0], m),
+                                          plans[k][1] if lr is None else preparation_plan(plans[k][0],
+                                                                                           plan(plans[k][0], D), D, lr))
+    # IMP to d = 62 through 250 (a) or straight to 62 (b): different masks, different hashes.
+    assert plans["a"][1]["tickets"] != plans["b"][1]["tickets"]
+    assert h("a", "lottery_ticket") != h("b", "lottery_ticket")
+    assert h("a", "lottery_subspace") != h("b", "lottery_subspace")  # the basis is completed at its largest d
+    # A method that needs no preparation keeps its hash (resume still reuses it) ...
+    assert h("a", "random_affine") == h("b", "random_affine")
+    # ... and every method that does changes with the reference's selected lr.
+    for m in ("lottery_ticket", "burn_in_affine", "random_pruning_t", "lottery_subspace_t"):
+        assert h("a", m) != h("a", m, lr=0.03), m
+    # The lr grid is part of every member's hash.
+    cfg_c = build_config(_raw(["methods=all", "ratios=[1,4,16]", "seeds=[0]", "lr_grid=[0.5,1,2]"]))
+    c_full = next(c for c in plan(cfg_c, D) if c.method == "full" and c.lr == 0.01)
+    a_full = next(c for c in plan(cfg_a, D) if c.method == "full" and c.lr == 0.01)
+    assert member_hash(cfg_c, c_full) != member_hash(cfg_a, a_full)
 
 
 def test_plan_rejects_ratios_that_leave_no_dimension():

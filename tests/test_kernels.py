@@ -76,6 +76,27 @@ def test_batched_equals_member_by_member(kind):
     torch.testing.assert_close(sub.weights(theta), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_dense_members_sharing_a_matrix_hold_it_once_and_compute_the_same():
+    """Candidate lrs of one lottery subspace are views of one basis: stacked, the matrix is kept once."""
+    basis = gaussian_directions(D, 3 * d, 5)
+    views = [DenseProjection(basis[:d][None]), DenseProjection(basis[d : 2 * d][None])]
+    members = [views[0], views[1], views[0], DenseProjection(basis[:d].clone()[None]), views[1]]
+    batched = members[0].stack(members[1:])
+    assert batched.directions.shape == (3, d, D) and batched.members.tolist() == [0, 1, 0, 2, 1]
+    assert batched.K == 5 and batched.matrix().shape == (5, D, d)
+    theta = torch.randn(5, d, requires_grad=True)
+    out = batched(theta)
+    expected = torch.cat([m(theta[k : k + 1]) for k, m in enumerate(members)])
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    g = torch.randn(5, D)
+    (grad,) = torch.autograd.grad((out * g).sum(), theta)
+    (ref,) = torch.autograd.grad((expected * g).sum(), theta)
+    torch.testing.assert_close(grad, ref, rtol=1e-5, atol=1e-5)
+    # Stacking a stacked projection with itself keeps the sharing.
+    again = batched.stack([batched])
+    assert again.directions.shape[0] == 3 and again.members.tolist() == [0, 1, 0, 2, 1] * 2
+
+
 def test_on_the_fly_dense_is_the_stored_dense_matrix():
     stored = BUILDERS["dense"](D, d, 11)
     otf = BUILDERS["dense_on_the_fly"](D, d, 11)

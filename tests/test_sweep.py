@@ -16,7 +16,8 @@ import pytest
 
 from tests.test_cli import _cli, _raw
 
-SMALL = ["preset=smoke", "dataset.train_size=512", "epochs=1", "burn_in_steps=4", "methods=[full,random_affine]"]
+SMALL = ["preset=smoke", "dataset.train_size=512", "epochs=1", "burn_in_steps=4", "methods=[full,random_affine]",
+         "lr_grid=[1]"]
 
 
 def _check_sweep(tmp_path, proc, jobs: int, uri: str | None = None):
