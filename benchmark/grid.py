@@ -220,13 +220,16 @@ def train_cells(
 
 
 def _train_population(cfg, members, preps, flat, data, on_epoch) -> list[MemberOutcome]:
-    """One population: members of one kind and one d share a batched kernel call; each group one lr."""
+    """One population: members of one kind and one d share a batched kernel call (whatever their lr:
+    the candidates of a lottery subspace then read their shared basis once per step)."""
     grouped: dict[tuple, list[tuple[Cell, Subspace]]] = defaultdict(list)
     for cell, sub in members:
-        grouped[(sub.kind, sub.d, cell.lr)].append((cell, sub))
+        grouped[(sub.kind, sub.d)].append((cell, sub))
     groups, order = [], []
-    for (kind, d, lr), ms in grouped.items():
-        groups.append(Group(stack([s for _, s in ms]), lr, tuple(data_seed(c.seed) for c, _ in ms)))
+    for ms in grouped.values():
+        ms = sorted(ms, key=lambda m: m[0].lr)  # stable: equal lrs are one optimizer param group
+        groups.append(Group(stack([s for _, s in ms]), tuple(c.lr for c, _ in ms),
+                            tuple(data_seed(c.seed) for c, _ in ms)))
         order += [c for c, _ in ms]
     K = len(order)
     result = train_population(flat, groups, data, cfg.train,

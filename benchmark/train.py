@@ -39,15 +39,32 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Group:
-    """Members that share one kind of subspace and one d, trained with one learning rate."""
+    """Members that share one kind of subspace and one d: one projection call per step for all of them
+    (so a matrix they share is read once), each member with its own learning rate and data order."""
 
     subspace: Subspace
-    lr: float
+    lr: float | tuple[float, ...]  # one for all members, or one per member
     data_seeds: tuple[int, ...]  # one per member: which data order it sees
 
     def __post_init__(self):
         if len(self.data_seeds) != self.subspace.K:
             raise ValueError(f"{len(self.data_seeds)} data seeds for {self.subspace.K} members")
+        if isinstance(self.lr, tuple) and len(self.lr) != self.subspace.K:
+            raise ValueError(f"{len(self.lr)} learning rates for {self.subspace.K} members")
+
+    @property
+    def lrs(self) -> tuple[float, ...]:
+        return self.lr if isinstance(self.lr, tuple) else (self.lr,) * self.subspace.K
+
+    def blocks(self) -> list[tuple[slice, float]]:
+        """Runs of consecutive members with one learning rate: (members, lr), in member order."""
+        out: list[tuple[slice, float]] = []
+        for k, lr in enumerate(self.lrs):
+            if out and out[-1][1] == lr:
+                out[-1] = (slice(out[-1][0].start, k + 1), lr)
+            else:
+                out.append((slice(k, k + 1), lr))
+        return out
 
 
 @dataclass
@@ -109,14 +126,19 @@ class Population:
 
     def __init__(self, model: FlatModel, groups: list[Group], cfg: TrainConfig):
         self.model, self.groups = model, groups
-        self.thetas = [g.subspace.init_theta().requires_grad_() for g in groups]
-        self.opt = _make_optimizer([{"params": [t], "lr": g.lr} for t, g in zip(self.thetas, groups)], cfg)
+        # θ of a group is one leaf tensor per run of members sharing a learning rate (an optimizer param
+        # group each); the projection sees them concatenated, (K_g, d), in one call.
+        self.thetas = [[g.subspace.init_theta()[members].requires_grad_() for members, _ in g.blocks()]
+                       for g in groups]
+        self.opt = _make_optimizer([{"params": [t], "lr": lr} for g, ts in zip(groups, self.thetas)
+                                    for t, (_, lr) in zip(ts, g.blocks())], cfg)
         self.K = sum(g.subspace.K for g in groups)
         self.buffers = model.init_buffers(self.K, groups[0].subspace.offset.device)
 
     def weights(self) -> Tensor:
         """W (K, D), members in group order."""
-        return torch.cat([g.subspace.weights(t) for g, t in zip(self.groups, self.thetas)])
+        return torch.cat([g.subspace.weights(ts[0] if len(ts) == 1 else torch.cat(ts))
+                          for g, ts in zip(self.groups, self.thetas)])
 
     def step(self, xb: Tensor, yk: Tensor, shared_input: bool) -> Tensor:
         """One optimizer step for every member. xb: (B, ...) if shared_input else (K, B, ...); yk: (K, B).
@@ -211,13 +233,14 @@ def train_population(
 
 
 @torch.no_grad()
-def _park(thetas: list[Tensor], groups: list[Group], alive: Tensor) -> None:
+def _park(thetas: list[list[Tensor]], groups: list[Group], alive: Tensor) -> None:
     """Hold stopped members at θ = 0 (their offset), so non-finite values never spread or cost time."""
     start = 0
-    for t, g in zip(thetas, groups):
-        dead = ~alive[start : start + g.subspace.K]
-        if bool(dead.any()):
-            t[dead] = 0.0
+    for ts, g in zip(thetas, groups):
+        for t, (members, _) in zip(ts, g.blocks()):
+            dead = ~alive[start + members.start : start + members.stop]
+            if bool(dead.any()):
+                t[dead] = 0.0
         start += g.subspace.K
 
 

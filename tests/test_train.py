@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from benchmark.train import Group, TrainConfig, evaluate, train_population
-from subspaces import CoordinateProjection, DenseProjection, IdentityProjection, Subspace, gaussian_directions
+from subspaces import CoordinateProjection, DenseProjection, IdentityProjection, Subspace, gaussian_directions, stack
 
 CFG = TrainConfig(epochs=4, batch_size=32, lr=1e-2)
 
@@ -75,6 +75,22 @@ def test_a_diverging_member_fails_and_the_others_go_on(flat, data):
     assert "non-finite" in res.reasons[1]
     assert res.metrics[0]["test_acc"] > 0.8
     assert math.isnan(res.metrics[1]["test_acc"])
+
+
+def test_per_member_learning_rates_in_one_group_train_as_separate_groups(flat, data):
+    """Candidates of one cell share a group (one projection call); each keeps its own lr, and one
+    that diverges is parked without touching the others."""
+    lrs = (1e-2, 1e-2, 3e-2, 1e12)
+    cfg = TrainConfig(epochs=2, batch_size=32, optimizer="sgd", momentum=0.0)
+    shared = Group(stack([_dense(flat, 30, seed=2)] * 4), lrs, (7,) * 4)
+    assert shared.blocks() == [(slice(0, 2), 1e-2), (slice(2, 3), 3e-2), (slice(3, 4), 1e12)]
+    together = train_population(flat, [shared], data, cfg)
+    apart = train_population(flat, [Group(_dense(flat, 30, seed=2), lr, (7,)) for lr in lrs], data, cfg)
+    assert together.status == apart.status == ["FINISHED", "FINISHED", "FINISHED", "FAILED"]
+    torch.testing.assert_close(together.weights[:3], apart.weights[:3], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(together.weights[0], together.weights[2])
+    with pytest.raises(ValueError, match="3 learning rates for 4 members"):
+        Group(stack([_dense(flat, 30, seed=2)] * 4), lrs[:3], (7,) * 4)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
