@@ -88,7 +88,7 @@ def _trajectory(prep, method, d, anchor, projection) -> Subspace:
     # A prefix of the basis as rows (d, D): the same storage for every member of this seed and d, so a
     # population's candidates (learning rates, anchors) share one matrix (DenseProjection.stack).
     rows = prep.basis_rows()[:d]
-    return Subspace(anchor[None].clone(), DenseProjection(rows[None]))
+    return Subspace(anchor[None].clone(), DenseProjection(rows[None], columns=prep.basis[:, :d][None]))
 
 
 DIRECTIONS: dict[str, Callable[..., Subspace]] = {

@@ -92,6 +92,14 @@ def test_dense_members_sharing_a_matrix_hold_it_once_and_compute_the_same():
     (grad,) = torch.autograd.grad((out * g).sum(), theta)
     (ref,) = torch.autograd.grad((expected * g).sum(), theta)
     torch.testing.assert_close(grad, ref, rtol=1e-5, atol=1e-5)
+    # With the (D, d) layout at hand too, the forward reads it; numbers and gradients are the same.
+    with_cols = [DenseProjection(m.directions, columns=m.directions.transpose(1, 2)) for m in members]
+    both = with_cols[0].stack(with_cols[1:])
+    assert both.columns.shape == (3, D, d)
+    out2 = both(theta)
+    torch.testing.assert_close(out2, expected, rtol=1e-5, atol=1e-6)
+    (grad2,) = torch.autograd.grad((out2 * g).sum(), theta)
+    torch.testing.assert_close(grad2, ref, rtol=1e-5, atol=1e-5)
     # Stacking a stacked projection with itself keeps the sharing.
     again = batched.stack([batched])
     assert again.directions.shape[0] == 3 and again.members.tolist() == [0, 1, 0, 2, 1] * 2
