@@ -26,7 +26,7 @@ def smoke_leaderboard(tmp: str):
     from benchmark.run import run
 
     raw = compose(["preset=smoke", f"tracking.uri=sqlite:///{tmp}/golden.db", "tracking.experiment=golden", "force=true"])
-    print("running preset=smoke into a throw-away store (about 30 s on a 2-core CPU)...", file=sys.stderr, flush=True)
+    print("running preset=smoke into a throw-away store (about 40 s on a 2-core CPU)...", file=sys.stderr, flush=True)
     log = io.StringIO()  # the run's own report names a store that is deleted afterwards
     return run(build_config(raw), out=log)["leaderboard"]
 

@@ -25,6 +25,10 @@ from subspaces import CoordinateProjection, IdentityProjection, Subspace, princi
 from subspaces.trajectory import complete_basis
 
 
+# The preparation's stages, as `prepare` times them (timings[key] in seconds) and as reports name them.
+STAGES = {"full_run_s": "full run", "trajectory_s": "trajectory", "imp_s": "IMP rounds"}
+
+
 @dataclass
 class Preparation:
     """What one seed's members share. Tensors are on the training device."""

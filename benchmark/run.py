@@ -16,7 +16,7 @@ from benchmark.flat import FlatModel
 from benchmark.grid import BASIS_BUDGET_BYTES, Cell, MemberOutcome, member_hash, plan, preparation_plan, train_cells
 from benchmark.methods import METHODS, prep_steps
 from benchmark.models import create_from_config
-from benchmark.prep import Preparation, init_weights, prepare
+from benchmark.prep import STAGES, Preparation, init_weights, prepare
 from benchmark.train import steps_per_epoch
 from benchmark import interrupts, prep_cache, tracking
 from leaderboards import build, to_text
@@ -347,7 +347,6 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
 
 def time_split(times: dict[str, float]) -> str:
     """'reference selection 12.0s, preparation 30.1s (full run 5.0s, ...), members 300.2s'."""
-    parts = [f"{k.removeprefix('prep.').removesuffix('_s').replace('imp', 'IMP rounds').replace('_', ' ')} "
-             f"{v:.1f}s" for k, v in times.items() if k.startswith("prep.")]
+    parts = [f"{label} {times['prep.' + key]:.1f}s" for key, label in STAGES.items() if "prep." + key in times]
     return (f"reference selection {times['reference_s']:.1f}s, preparation {times['prep_s']:.1f}s"
             + (f" ({', '.join(parts)})" if parts else "") + f", members {times['members_s']:.1f}s")

@@ -123,9 +123,9 @@ def reference_note(lb: Leaderboard) -> str:
     if full is None or not math.isfinite(lb.full_acc):
         return "reference: none (no FINISHED `full` run), so no d*90"
     lr = full.lrs.get(1.0)
-    note = (f"reference: full network, lr {lr:g} chosen on validation, train accuracy {lb.full_train_acc:.3f}, "
-            f"test accuracy {lb.full_acc:.3f} (90% target {0.9 * lb.full_acc:.3f})" if lr is not None else
-            f"reference: full network, train accuracy {lb.full_train_acc:.3f}, test accuracy {lb.full_acc:.3f}")
+    chosen = f"lr {lr:g} chosen on validation, " if lr is not None and math.isfinite(lr) else ""
+    note = (f"reference: full network, {chosen}train accuracy {lb.full_train_acc:.3f}, "
+            f"test accuracy {lb.full_acc:.3f} (90% target {0.9 * lb.full_acc:.3f})")
     if lb.full_train_acc >= CONVERGED:
         return note + f"; converged (train >= {CONVERGED:g})"
     return (note + f"; NOT CONVERGED: train accuracy below {CONVERGED:g} under this budget, so every "
@@ -242,6 +242,6 @@ def to_html(lb: Leaderboard) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
     return (f"<html><head><meta charset='utf-8'><title>{lb.dataset}-{lb.model}</title></head><body>"
-            f"<h1>{esc(lb.dataset)} / {esc(lb.model)} (D = {lb.D:,})</h1>"
+            f"<h1>{esc(lb.dataset)} / {esc(lb.model)} (D = {lb.D:,})</h1><p>{esc(reference_note(lb))}</p>"
             f"<table border='1' cellpadding='4'><tr>{head}</tr>{body}</table>"
             f"<p><img src='accuracy_vs_compression.png' width='720'></p></body></html>")

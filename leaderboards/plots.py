@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from leaderboards.build import Leaderboard  # noqa: E402
+from leaderboards.build import CONVERGED, Leaderboard  # noqa: E402
 
 # One colour per family, one line style per anchor: pruning in warm colours, general subspaces in cool ones.
 STYLE = {
@@ -45,7 +45,9 @@ def accuracy_vs_compression(lb: Leaderboard, path: Path) -> Path:
         ax.plot(ratios, mean, ls=ls, marker=marker, color=color, label=label, lw=1.8, ms=5)
         ax.fill_between(ratios, mean - std, mean + std, color=color, alpha=0.12, lw=0)
     if math.isfinite(lb.full_acc):
-        ax.axhline(lb.full_acc, color="black", lw=1.2, label=f"full network ({lb.full_acc:.3f})")
+        converged = "" if lb.full_train_acc >= CONVERGED else ", NOT CONVERGED"
+        ax.axhline(lb.full_acc, color="black", lw=1.2,
+                   label=f"full network ({lb.full_acc:.3f}; train {lb.full_train_acc:.3f}{converged})")
         ax.axhline(0.9 * lb.full_acc, color="black", lw=1, ls=":", label="90% of full")
     ax.set_xscale("log")
     tested = [r for r in lb.ratios if r > 1]

@@ -85,7 +85,7 @@ def test_same_config_twice_gives_identical_metrics(tmp_path):
     from benchmark.run import run
 
     raw = _raw(["methods=[full,random_affine,lottery_ticket]", "ratios=[1,16]", "seeds=[0]", "epochs=1",
-                "dataset.train_size=256", "burn_in_steps=2"])
+                "dataset.train_size=256", "burn_in_steps=2", "lr_grid=[0.5,1]"])
     outs = []
     for i in range(2):
         cfg = build_config(dict(raw, tracking={"uri": f"sqlite:///{tmp_path}/s{i}.db", "experiment": None}))
@@ -103,7 +103,7 @@ def test_reproduce_replays_a_member_exactly_and_fails_loudly_when_numbers_differ
     uri = f"sqlite:///{tmp_path}/m.db"
     # The smoke preset, two seeds so the preparation is a batch, fewer methods and examples for time.
     raw = _raw(["preset=smoke", "methods=[full,random_affine,lottery_subspace]", "seeds=[0,1]", "epochs=1",
-                "dataset.train_size=256", "burn_in_steps=2"])
+                "dataset.train_size=256", "burn_in_steps=2", "lr_grid=[0.5,1]"])
     result = run(build_config(dict(raw, tracking={"uri": uri, "experiment": None})), out=open(os.devnull, "w"))
     member = next(o for o in result["outcomes"] if o.cell.name.startswith("lottery_subspace-r8-s1-lr"))
     client = MlflowClient(uri)

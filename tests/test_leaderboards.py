@@ -104,6 +104,21 @@ def test_leaderboard_ranks_by_compression_and_marks_not_reached():
     assert csv[2].startswith("1,random_affine,1000,100,100,100,0,10,")
 
 
+def test_the_leaderboard_says_whether_its_reference_converged():
+    from leaderboards.build import reference_note
+
+    lb = build(_records(), "synthetic", "toy", n_boot=10)
+    assert lb.full_train_acc == pytest.approx(1.0)
+    note = reference_note(lb)
+    assert "train accuracy 1.000, test accuracy 0.900 (90% target 0.810); converged" in note
+    assert to_markdown(lb).startswith(note)
+    weak = [dict(r, train_acc=0.7) if r["method"] == "full" else r for r in _records()]
+    note = reference_note(build(weak, "synthetic", "toy", n_boot=10))
+    assert "train accuracy 0.700" in note and "NOT CONVERGED" in note
+    no_full = [r for r in _records() if r["method"] != "full"]
+    assert "no FINISHED `full` run" in reference_note(build(no_full, n_boot=10))
+
+
 def test_leaderboard_from_a_temporary_mlflow_store(tmp_path):
     import subprocess
     import sys
