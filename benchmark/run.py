@@ -210,9 +210,10 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
             index = len(provenance["populations"])
             provenance["populations"].append([c.name for c in members])
             for c in members:
-                running[c] = tracking.start_run(client, exp_id, c.name, parent_id=parent,
-                                                tags={"dofbench.population": str(index)})
-                tracking.log_values(client, running[c], params=member_params(cfg, c, D, prep_plan))
+                with interrupts.deferred():  # a member never exists in the store without its params
+                    running[c] = tracking.start_run(client, exp_id, c.name, parent_id=parent,
+                                                    tags={"dofbench.population": str(index)})
+                    tracking.log_values(client, running[c], params=member_params(cfg, c, D, prep_plan))
 
         def log_done(done: list[MemberOutcome]) -> None:
             outcomes.extend(done)  # before logging: if the store fails, the numbers are still reported

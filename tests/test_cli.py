@@ -102,10 +102,10 @@ def test_reproduce_replays_a_member_exactly_and_fails_loudly_when_numbers_differ
 
     uri = f"sqlite:///{tmp_path}/m.db"
     # The smoke preset, two seeds so the preparation is a batch, fewer methods and examples for time.
-    raw = _raw(["preset=smoke", "methods=[full,random_affine,lottery_subspace]", "seeds=[0,1]", "epochs=1",
-                "dataset.train_size=256", "burn_in_steps=2", "lr_grid=[0.5,1]"])
+    raw = _raw(["preset=smoke", "methods=[full,random_affine,lottery_subspace]", "ratios=[1,64]", "seeds=[0,1]",
+                "epochs=1", "dataset.train_size=256", "burn_in_steps=2", "lr_grid=[0.5,1]"])
     result = run(build_config(dict(raw, tracking={"uri": uri, "experiment": None})), out=open(os.devnull, "w"))
-    member = next(o for o in result["outcomes"] if o.cell.name.startswith("lottery_subspace-r8-s1-lr"))
+    member = next(o for o in result["outcomes"] if o.cell.name.startswith("lottery_subspace-r64-s1-lr"))
     client = MlflowClient(uri)
     child = client.search_runs([client.get_experiment_by_name("mnist1d-mlp").experiment_id],
                                filter_string=f"attributes.run_name = '{member.cell.name}'")[0].info.run_id

@@ -12,7 +12,7 @@ from benchmark.prep import Preparation
 from leaderboards.source import records_from_mlflow
 from tests.test_cli import _raw
 
-OVERRIDES = ["methods=[lottery_ticket_t,lottery_subspace]", "ratios=[8]", "seeds=[0,1]", "epochs=1",
+OVERRIDES = ["methods=[lottery_ticket_t,lottery_subspace]", "ratios=[64]", "seeds=[0,1]", "epochs=1",
              "dataset.train_size=256", "burn_in_steps=2", "lr_grid=[1]"]
 
 
