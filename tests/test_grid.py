@@ -61,20 +61,24 @@ def test_config_hash_follows_the_preparation_plan_a_member_depends_on():
     D = 1000
     cfg_a = build_config(_raw(["methods=all", "ratios=[1,4,16]", "seeds=[0]"]))
     cfg_b = build_config(_raw(["methods=all", "ratios=[1,16]", "seeds=[0]"]))
-    plans = {k: (cfg, preparation_plan(cfg, plan(cfg, D), D, 0.01)) for k, cfg in (("a", cfg_a), ("b", cfg_b))}
-    cell = lambda cfg, m: next(c for c in plan(cfg, D) if c.method == m and c.ratio == 16.0 and c.lr == c.lr)
-    h = lambda k, m, lr=None: member_hash(plans[k][0], cell(plans[k][0], m),
-                                          plans[k][1] if lr is None else preparation_plan(plans[k][0],
-                                                                                           plan(plans[k][0], D), D, lr))
+    cfgs = {"a": cfg_a, "b": cfg_b}
+    plans = {k: preparation_plan(cfg, plan(cfg, D), D, 0.01) for k, cfg in cfgs.items()}
+
+    def h(k, method, reference_lr=0.01):
+        """The hash of `method`'s first member at D/d = 16 in invocation k, given the reference's lr."""
+        cfg = cfgs[k]
+        cell = next(c for c in plan(cfg, D) if c.method == method and c.ratio == 16.0)
+        return member_hash(cfg, cell, preparation_plan(cfg, plan(cfg, D), D, reference_lr))
+
     # IMP to d = 62 through 250 (a) or straight to 62 (b): different masks, different hashes.
-    assert plans["a"][1]["tickets"] != plans["b"][1]["tickets"]
+    assert plans["a"]["tickets"] != plans["b"]["tickets"]
     assert h("a", "lottery_ticket") != h("b", "lottery_ticket")
     assert h("a", "lottery_subspace") != h("b", "lottery_subspace")  # the basis is completed at its largest d
     # A method that needs no preparation keeps its hash (resume still reuses it) ...
     assert h("a", "random_affine") == h("b", "random_affine")
     # ... and every method that does changes with the reference's selected lr.
     for m in ("lottery_ticket", "burn_in_affine", "random_pruning_t", "lottery_subspace_t"):
-        assert h("a", m) != h("a", m, lr=0.03), m
+        assert h("a", m) != h("a", m, reference_lr=0.03), m
     # The lr grid is part of every member's hash.
     cfg_c = build_config(_raw(["methods=all", "ratios=[1,4,16]", "seeds=[0]", "lr_grid=[0.5,1,2]"]))
     c_full = next(c for c in plan(cfg_c, D) if c.method == "full" and c.lr == 0.01)
