@@ -60,6 +60,11 @@ class RunConfig:
     def experiment_name(self) -> str:
         return self.experiment or f"{self.dataset['name']}-{self.model['name']}"
 
+    @property
+    def lr_grid_text(self) -> str:
+        """lr_grid as logged (an MLflow param): '0.3,1,3'."""
+        return ",".join(f"{f:g}" for f in self.lr_grid)
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -52,7 +52,7 @@ def member_params(cfg: RunConfig, c: Cell, D: int, prep_plan: dict | None) -> di
         "dataset": cfg.dataset["name"], "model": cfg.model["name"],
         "D": D, "d": c.d, "ratio": c.ratio, "seed": c.seed,
         "burn_in_steps": cfg.burn_in_steps, "projection": cfg.projection if m.family == "general" else "n/a",
-        "optimizer": cfg.train.optimizer, "lr": c.lr, "lr_grid": ",".join(f"{f:g}" for f in cfg.lr_grid),
+        "optimizer": cfg.train.optimizer, "lr": c.lr, "lr_grid": cfg.lr_grid_text,
         "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size, "weight_decay": cfg.train.weight_decay,
         "config_hash": member_hash(cfg, c, prep_plan),
     }
@@ -199,7 +199,7 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
             "dataset": cfg.dataset["name"], "model": cfg.model["name"], "D": D,
             "methods": ",".join(cfg.methods), "ratios": ",".join(f"{r:g}" for r in cfg.ratios),
             "seeds": ",".join(map(str, cfg.seeds)), "epochs": cfg.train.epochs, "preset": cfg.preset,
-            "lr_grid": ",".join(f"{f:g}" for f in cfg.lr_grid), "population": cfg.population,
+            "lr_grid": cfg.lr_grid_text, "population": cfg.population,
             "device": str(device)},
             metrics={"D": D, "members": len(planned)})
         client.log_text(parent, json.dumps(cfg.to_dict(), indent=2, default=str), "config.json")
