@@ -14,8 +14,6 @@ import numpy as np
 
 from benchmark.errors import UserError
 
-OFFLINE = ("mnist1d", "digits")
-
 # name -> (torchvision class, folder its files live in, files that must be there, classes)
 MNIST_FAMILY = {
     "mnist": ("MNIST", "MNIST/raw", 10),
@@ -26,6 +24,8 @@ IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-
 
 
 def _missing(name: str, root: Path, where: str, files, download_error: str | None) -> UserError:
+    from benchmark.data import OFFLINE  # derived from the dataset registry
+
     why = f" (download failed: {download_error})" if download_error else " (dataset.download=false)"
     return UserError(
         f"dataset {name!r} is not under {root}{why}. Put its files in {root / where}/ "
