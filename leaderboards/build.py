@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from leaderboards import paired
 from leaderboards.selection import FAILED, select, selected_only
-from leaderboards.table import summarize
-from leaderboards.threshold import Threshold, dstar, success_probability, threshold_training_dimension
+from leaderboards.table import format_acc, summarize, typical_n
+from leaderboards.threshold import (Threshold, dstar, format_threshold, success_probability,
+                                    threshold_training_dimension)
 
 FAMILY_ORDER = ("full", "pruning", "general")
 
@@ -49,6 +51,9 @@ class Leaderboard:
     success: dict[str, np.ndarray] = field(default_factory=dict)  # method -> (n_eps, n_d)
     success_ds: dict[str, list[float]] = field(default_factory=dict)
     dstar_eps: dict[str, list[float | None]] = field(default_factory=dict)
+    seeds: list = field(default_factory=list)  # the seeds; row s of every per-seed array below is seeds[s]
+    # method -> ratio -> (S,) test accuracy per seed (NaN: failed), for paired comparisons
+    seed_acc: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)
 
 
 def _matrix(records, method, metric, ratios, seeds):
@@ -61,7 +66,9 @@ def _matrix(records, method, metric, ratios, seeds):
 
 
 def build(records: list[dict], dataset: str = "", model: str = "", eps: list[float] | None = None,
-          delta: float = 0.5, fraction: float = 0.9, n_boot: int = 1000) -> Leaderboard:
+          delta: float = 0.5, fraction: float = 0.9, n_boot: int | None = None) -> Leaderboard:
+    """n_boot: unused (the d*90 interval is no longer a bootstrap, see `leaderboards.threshold`); kept
+    so callers that pass it still work."""
     if not records:
         raise ValueError("no runs to build a leaderboard from")
     chosen = select(records)
@@ -78,16 +85,17 @@ def build(records: list[dict], dataset: str = "", model: str = "", eps: list[flo
         top = float(np.mean(full_train)) if full_train else 1.0
         eps = [round(float(e), 3) for e in np.linspace(chance + 0.5 * (top - chance) / 4, top * 0.98, 6)]
 
-    rows, success, success_ds, dstar_eps = [], {}, {}, {}
+    rows, success, success_ds, dstar_eps, seed_acc = [], {}, {}, {}, {}
     for m in methods:
         rs = [r for r in records if r["method"] == m]
         ratios = sorted({float(r["ratio"]) for r in rs}, reverse=True)  # ascending d
         ds = [float(summary[(m, ratio)]["d"]) for ratio in ratios]
         acc = {ratio: summary[(m, ratio)] for ratio in ratios}
         threshold = None
+        test = _matrix(records, m, "test_acc", ratios, seeds)
+        seed_acc[m] = {ratio: test[:, j] for j, ratio in enumerate(ratios)}  # for paired comparisons
         if m != "full" and full:
-            threshold = dstar(_matrix(records, m, "test_acc", ratios, seeds), ds, np.array(full), fraction,
-                              n_boot=n_boot)
+            threshold = dstar(test, ds, np.array(full), fraction)
         prep = [float(r.get("prep_steps", 0) or 0) for r in rs]
         if threshold is not None and threshold.d is not None:
             at = [r for r in rs if float(r["d"]) >= threshold.d - 1e-9]
@@ -110,7 +118,7 @@ def build(records: list[dict], dataset: str = "", model: str = "", eps: list[flo
     all_ratios = sorted({float(r["ratio"]) for r in records})
     full_train = [float(r["train_acc"]) for r in records if r["method"] == "full" and r["status"] == "FINISHED"]
     return Leaderboard(dataset, model, D, all_ratios, full_acc, rows, float(np.mean(full_train)) if full_train
-                       else math.nan, eps, success, success_ds, dstar_eps)
+                       else math.nan, eps, success, success_ds, dstar_eps, seeds, seed_acc)
 
 
 CONVERGED = 0.98  # train accuracy at which a reference counts as converged (trained to fit its data)
@@ -143,15 +151,12 @@ def lr_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
                     for row in lb.rows]
 
 
-def _fmt_d(v: float | None) -> str:
-    return "not reached" if v is None else f"{v:,.0f}"
-
-
 def table_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the ranked table, as strings."""
     header = ["rank", "method", "d*90 [95% CI]", "D/d*90"] + [f"acc @ D/d={r:g}" for r in lb.ratios] + ["prep steps"]
     out = []
     rank = 0
+    n = table_n(lb)
     for row in lb.rows:
         if row.method == "full":
             dcell, comp, rk = f"{lb.D:,} (reference)", "1", "-"
@@ -160,22 +165,57 @@ def table_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
             rk = str(rank)
             t = row.threshold
             if t is None or t.d is None:
-                dcell, comp = "not reached", "-"
+                dcell, comp = "not reached" if t is None else format_threshold(t, n), "-"
             else:
-                edge = "≤ " if t.upper_bound else ""  # reached at the smallest tested d: test smaller ones
-                dcell = f"{edge}{t.d:,.0f} [{_fmt_d(t.low)}, {_fmt_d(t.high)}]"
+                dcell = format_threshold(t, n)  # "≤ d" when reached at the smallest tested d: test smaller ones
                 comp = f"{'≥ ' if t.upper_bound else ''}{row.compression:,.1f}"
-        accs = []
-        for r in lb.ratios:
-            c = row.acc.get(r)
-            if c is None:
-                accs.append("")
-            elif c["n"] == 0:
-                accs.append("FAILED (every lr)")
-            else:
-                accs.append(f"{c['mean']:.3f} ± {c['std']:.3f}" + (f" ({c['failed']} failed)" if c["failed"] else ""))
+        accs = ["" if row.acc.get(r) is None else format_acc(row.acc[r], n) for r in lb.ratios]
         out.append([rk, row.method, dcell, comp] + accs + [f"{row.prep_steps:,.0f}"])
     return header, out
+
+
+# --- seeds and paired comparisons (n stated once; each method vs the next in the ranking) ---
+
+def table_n(lb: Leaderboard) -> int:
+    """The number of seeds most cells rest on; a cell on another number says its own n."""
+    return typical_n([c for row in lb.rows for c in row.acc.values()])
+
+
+def seeds_note(lb: Leaderboard) -> str:
+    """The line under the table that states n and what the intervals are."""
+    n = table_n(lb)
+    acc = (f"accuracy: mean ± std over n = {n} seeds" if n > 1
+           else "accuracy: a single seed (n = 1), so no spread and no interval" if n == 1
+           else "accuracy: no finished member")
+    return (f"{acc} (a cell over another number of seeds says its n). d*90: the seed-mean curve's crossing; "
+            f"[95% CI]: Student-t on log d over each seed's own crossing (df = n - 1), clipped to the tested "
+            f"d; '≤' below the tested range (a seed reached the target at the smallest d), 'not reached' above "
+            f"it (a seed never did).")
+
+
+def comparisons(lb: Leaderboard) -> list[paired.Comparison]:
+    """Each ranked method vs the next (`full` excluded): d*90 and accuracy, seed by seed."""
+    ranked = [row for row in lb.rows if row.threshold is not None]
+    bounds = {row.method: np.array(row.threshold.per_seed, dtype=float).reshape(-1, 2) for row in ranked}
+    accs = {m: lb.seed_acc[m] for m in bounds if m in lb.seed_acc}
+    return paired.adjacent([row.method for row in ranked], bounds, accs)
+
+
+def paired_section(lb: Leaderboard, table) -> list[str]:
+    """The paired-comparisons section, rendered by `table` (markdown or text); [] when nothing to compare."""
+    header, rows = paired.table_rows(comparisons(lb))
+    if not rows:
+        return []
+    return ["", "Paired comparisons, each method vs the next in the ranking: per-seed differences of "
+            "log10 d*90 (a seed shares initialization and data order across methods), mean [Student-t 95% CI]; "
+            "A < B: A reaches 90% at a smaller d. One-sided where a seed's threshold lies outside the tested "
+            "range; accuracy differences per D/d in paired.csv.", "", *table(header, rows)]
+
+
+def paired_csv(lb: Leaderboard) -> str:
+    return paired.to_csv(comparisons(lb))
+
+# --- end seeds and paired comparisons ---
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -185,7 +225,8 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def to_markdown(lb: Leaderboard) -> str:
     """The reference line, the ranked table, and the learning rate each cell selected on validation."""
-    return "\n".join([reference_note(lb), "", *_markdown_table(*table_rows(lb)), "",
+    return "\n".join([reference_note(lb), "", *_markdown_table(*table_rows(lb)), "", seeds_note(lb),
+                      *paired_section(lb, _markdown_table), "",
                       "Learning rate selected on validation per cell:", "", *_markdown_table(*lr_rows(lb))])
 
 
@@ -197,7 +238,8 @@ def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def to_text(lb: Leaderboard) -> str:
     """The same as to_markdown, for a terminal: aligned columns."""
-    return "\n".join([reference_note(lb), "", *_text_table(*table_rows(lb)), "",
+    return "\n".join([reference_note(lb), "", *_text_table(*table_rows(lb)), seeds_note(lb),
+                      *paired_section(lb, _text_table), "",
                       "learning rate selected on validation per cell:", *_text_table(*lr_rows(lb))])
 
 
@@ -207,8 +249,10 @@ def to_csv(lb: Leaderboard) -> str:
     w = csv.writer(buf, lineterminator="\n")
     acc_cols = ([f"acc_mean_r{r:g}" for r in lb.ratios] + [f"acc_std_r{r:g}" for r in lb.ratios]
                 + [f"lr_r{r:g}" for r in lb.ratios])
+    new_cols = ["dstar90_n", "dstar90_low_open", "dstar90_high_open", "dstar90_seeds"] + [
+        f"acc_n_r{r:g}" for r in lb.ratios]  # appended: readers by column position keep working
     w.writerow(["rank", "method", "D", "dstar90", "dstar90_low", "dstar90_high", "dstar90_upper_bound",
-                "compression90", "prep_steps"] + acc_cols)
+                "compression90", "prep_steps"] + acc_cols + new_cols)
     rank = 0
     num = lambda v, p=6: "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{p}g}"
     for row in lb.rows:
@@ -217,11 +261,21 @@ def to_csv(lb: Leaderboard) -> str:
         means = [num(row.acc[r]["mean"]) if r in row.acc else "" for r in lb.ratios]
         stds = [num(row.acc[r]["std"]) if r in row.acc else "" for r in lb.ratios]
         lrs = [num(row.lrs.get(r)) for r in lb.ratios]
+        ns = [str(row.acc[r]["n"]) if r in row.acc else "" for r in lb.ratios]
+        extra = [t.n, int(t.low_open), int(t.high_open), _seeds_text(t)] if t else ["", "", "", ""]
         w.writerow([0 if row.method == "full" else rank, row.method, lb.D,
                     num(t.d if t else float(lb.D)), num(t.low if t else None), num(t.high if t else None),
                     int(bool(t and t.upper_bound)), num(row.compression if t else 1.0), num(row.prep_steps)]
-                   + means + stds + lrs)
+                   + means + stds + lrs + extra + ns)
     return buf.getvalue()
+
+
+def _seeds_text(t: Threshold) -> str:
+    """Each seed's own d*90, ';'-separated in seed order: 'c', '<=d' (reached at its smallest d),
+    '>d' (never reached; d its largest tested), '' (no curve)."""
+    cell = lambda lo, hi: ("" if math.isnan(lo) else f">{lo:.6g}" if math.isinf(hi) else f"<={hi:.6g}" if lo == 0
+                           else f"{lo:.6g}")
+    return ";".join(cell(lo, hi) for lo, hi in t.per_seed)
 
 
 def success_csv(lb: Leaderboard) -> str:
@@ -243,5 +297,5 @@ def to_html(lb: Leaderboard) -> str:
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
     return (f"<html><head><meta charset='utf-8'><title>{lb.dataset}-{lb.model}</title></head><body>"
             f"<h1>{esc(lb.dataset)} / {esc(lb.model)} (D = {lb.D:,})</h1><p>{esc(reference_note(lb))}</p>"
-            f"<table border='1' cellpadding='4'><tr>{head}</tr>{body}</table>"
+            f"<table border='1' cellpadding='4'><tr>{head}</tr>{body}</table><p>{esc(seeds_note(lb))}</p>"
             f"<p><img src='accuracy_vs_compression.png' width='720'></p></body></html>")

@@ -1,9 +1,9 @@
-"""Mean ± std over seeds, per (method, ratio)."""
+"""Mean ± std over seeds, per (method, ratio), and how a cell states its n."""
 from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 
 def summarize(records: list[dict], metric: str = "test_acc") -> dict[tuple[str, float], dict]:
@@ -22,3 +22,20 @@ def summarize(records: list[dict], metric: str = "test_acc") -> dict[tuple[str, 
             "d": int(rs[0]["d"]),
         }
     return out
+
+
+def typical_n(cells) -> int:
+    """The table's n: the most common number of seeds over cells that have any (ties: the larger n)."""
+    counts = Counter(c["n"] for c in cells if c["n"] > 0)
+    return max(counts, key=lambda n: (counts[n], n)) if counts else 0
+
+
+def format_acc(cell: dict, n_table: int) -> str:
+    """An accuracy cell: 'mean ± std', the n only where it differs from the table's n_table (stated
+    once in a note line), and failed members. With one seed there is no std to show."""
+    if cell["n"] == 0:
+        return "FAILED (every lr)"
+    text = f"{cell['mean']:.3f}" if cell["n"] == 1 else f"{cell['mean']:.3f} ± {cell['std']:.3f}"
+    notes = ([f"n = {cell['n']}"] if cell["n"] != n_table else []) + (
+        [f"{cell['failed']} failed"] if cell["failed"] else [])
+    return text + (f" ({', '.join(notes)})" if notes else "")

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from leaderboards.build import Leaderboard, success_csv, to_csv, to_html, to_markdown
+from leaderboards.build import Leaderboard, paired_csv, success_csv, to_csv, to_html, to_markdown
 from leaderboards.plots import write_plots
 
 FORMATS = ("md", "csv", "html")
 
 
 def write(lb: Leaderboard, out: Path, formats=FORMATS, plots: bool = True) -> list[Path]:
-    """Files under out/: leaderboard.{md,csv,html}, success_probability.csv, PNG plots."""
+    """Files under out/: leaderboard.{md,csv,html}, success_probability.csv, paired.csv (method vs next
+    in the ranking, seed by seed), PNG plots."""
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     writers = {"md": ("leaderboard.md", lambda: f"# {lb.dataset} / {lb.model} (D = {lb.D:,})\n\n{to_markdown(lb)}\n"),
@@ -23,6 +24,8 @@ def write(lb: Leaderboard, out: Path, formats=FORMATS, plots: bool = True) -> li
     if "csv" in formats:
         (out / "success_probability.csv").write_text(success_csv(lb))
         paths.append(out / "success_probability.csv")
+        (out / "paired.csv").write_text(paired_csv(lb))
+        paths.append(out / "paired.csv")
     if plots:
         paths += write_plots(lb, out)
     return paths

@@ -9,6 +9,7 @@ from leaderboards import build, to_csv, to_markdown
 from leaderboards.threshold import (
     crossing,
     dstar,
+    format_threshold,
     success_probability,
     threshold_training_dimension,
 )
@@ -36,32 +37,157 @@ def test_crossing_skips_failed_points():
         math.exp(math.log(10) + 0.4 * (math.log(1000) - math.log(10))))
 
 
-def test_dstar_bootstrap_interval_brackets_the_point_and_is_exact_without_noise():
+def _linear_curves(thresholds, ds, target=0.9, slope=0.05):
+    """(S, n_d) accuracies linear in log10 d, seed s crossing `target` exactly at thresholds[s]:
+    crossing interpolates linearly in log d, so each seed's own d*90 is known exactly."""
+    return np.array([[target + slope * math.log10(d / t) for d in ds] for t in thresholds])
+
+
+def _t_interval_by_hand(values, level=0.95):
+    from scipy import stats
+
+    logs = np.log(values)
+    half = stats.t.ppf(0.5 + level / 2, len(logs) - 1) * logs.std(ddof=1) / math.sqrt(len(logs))
+    return math.exp(logs.mean() - half), math.exp(logs.mean() + half)
+
+
+def test_dstar_interval_is_exact_without_noise():
     ds = [10.0, 100.0, 1000.0]
     acc = np.array([[0.4, 0.8, 0.95]] * 3)  # identical seeds: no spread
     t = dstar(acc, ds, np.array([1.0, 1.0]), fraction=0.9)
     assert t.target == pytest.approx(0.9)
     assert t.d == pytest.approx(math.exp(math.log(100) + (0.1 / 0.15) * math.log(10)))
     assert t.low == pytest.approx(t.d) and t.high == pytest.approx(t.d)
-    noisy = np.array([[0.4, 0.7, 0.95], [0.4, 0.9, 0.95], [0.4, 0.85, 0.95]])
-    t = dstar(noisy, ds, np.array([1.0, 1.0]), fraction=0.9, n_boot=300)
-    assert t.low <= t.d <= t.high
-    assert t.low < t.high
+    assert t.n == 3 and not t.low_open and not t.high_open
+
+
+def test_dstar_with_three_disagreeing_seeds_is_the_t_interval_of_their_own_thresholds():
+    ds = [10.0, 100.0, 1000.0, 10000.0]
+    own = [80.0, 120.0, 200.0]
+    t = dstar(_linear_curves(own, ds), ds, np.array([1.0]), fraction=0.9)
+    assert [lo for lo, _ in t.per_seed] == pytest.approx(own) and [hi for _, hi in t.per_seed] == pytest.approx(own)
+    assert t.d == pytest.approx(math.exp(np.mean(np.log(own))))  # the mean curve crosses at the geometric mean
+    low, high = _t_interval_by_hand(own)  # df = 2: t = 4.30
+    assert t.low == pytest.approx(low) and t.high == pytest.approx(high)
+    assert t.high / t.low > 5  # not degenerate: a 3-seed bootstrap often gave [d, d] here
+    assert t.n == 3 and not t.low_open and not t.high_open and not t.upper_bound
+    assert format_threshold(t, 3) == f"{t.d:,.0f} [{low:,.0f}, {high:,.0f}]"
+    assert format_threshold(t, 4).endswith("(n = 3)")  # n shown when it differs from the table's
+
+
+def test_dstar_clips_to_the_tested_range_with_an_open_bound():
+    ds = [10.0, 100.0, 1000.0]
+    t = dstar(_linear_curves([12.0, 500.0, 900.0], ds), ds, np.array([1.0]))
+    assert _t_interval_by_hand([12.0, 500.0, 900.0])[0] < 10  # the t-bound runs below the tested range
+    assert t.low == 10.0 and t.low_open and t.high == 1000.0 and t.high_open
+    assert "[≤ 10, ≥ 1,000]" in format_threshold(t)
+
+
+def test_dstar_with_one_seed_has_no_interval():
+    t = dstar(np.array([[0.5, 0.95]]), [10.0, 100.0], np.array([1.0]))
+    assert t.n == 1 and t.d is not None and t.low is None and t.high is None
+    assert format_threshold(t) == f"{t.d:,.0f} (n = 1, no interval)"
+    # A seed whose members all failed has no curve: it leaves n.
+    t = dstar(np.array([[0.5, 0.95], [np.nan, np.nan]]), [10.0, 100.0], np.array([1.0]))
+    assert t.n == 1 and t.low is None and all(map(math.isnan, t.per_seed[1]))  # (nan, nan): no curve
 
 
 def test_dstar_reached_at_the_smallest_d_is_an_upper_bound():
     t = dstar(np.array([[0.95, 0.97]]), [10.0, 100.0], np.array([1.0]))
     assert t.d == 10.0 and t.upper_bound
     assert not dstar(np.array([[0.5, 0.97]]), [10.0, 100.0], np.array([1.0])).upper_bound
+    # One of three seeds already reaches at the smallest d: its d* may be anything below, so the lower bound opens.
+    ds = [10.0, 100.0, 1000.0]
+    t = dstar(np.vstack([_linear_curves([20.0, 30.0], ds), [[0.95, 0.96, 0.97]]]), ds, np.array([1.0]))
+    assert t.per_seed[2] == (0.0, 10.0)
+    high = _t_interval_by_hand([20.0, 30.0, 10.0])[1]  # the edge seed enters at 10, its largest possible d*
+    assert t.low == 10.0 and t.low_open and t.high == pytest.approx(high) and not t.high_open
+    assert "[≤ 10, " in format_threshold(t)
 
 
-def test_dstar_not_reached_and_an_open_interval():
-    t = dstar(np.array([[0.2, 0.3], [0.25, 0.3]]), [10.0, 100.0], np.array([0.9]))
-    assert t.d is None and t.low is None and t.high is None
-    # One seed reaches, one does not: the mean misses but some resamples reach.
-    t = dstar(np.array([[0.5, 0.95], [0.5, 0.5]]), [10.0, 100.0], np.array([1.0]), n_boot=400)
-    reach_with_seed0 = crossing([10.0, 100.0], [0.5, 0.95], 0.9)
-    assert t.d is None and t.low == pytest.approx(reach_with_seed0) and t.high is None
+def test_an_unreached_seed_opens_the_upper_bound():
+    ds = [10.0, 100.0, 1000.0]
+    acc = np.vstack([_linear_curves([50.0, 55.0], ds), [[0.85, 0.88, 0.89]]])  # seed 2 never reaches 0.9
+    t = dstar(acc, ds, np.array([1.0]))
+    assert t.per_seed[2] == (1000.0, math.inf)
+    assert t.d is not None and t.high is None and t.high_open
+    assert t.low == pytest.approx(_t_interval_by_hand([50.0, 55.0])[0])  # from the seeds that reach (df = 1)
+    assert not t.low_open
+    assert format_threshold(t).endswith(", not reached]")
+    nobody = dstar(np.array([[0.2, 0.3], [0.25, 0.3]]), [10.0, 100.0], np.array([0.9]))
+    assert nobody.d is None and nobody.low is None and nobody.high is None
+    assert format_threshold(nobody) == "not reached"
+    # One seed reaches, one does not: the mean misses, and the cell says so.
+    t = dstar(np.array([[0.5, 0.95], [0.5, 0.5]]), [10.0, 100.0], np.array([1.0]))
+    assert t.d is None and t.high is None and format_threshold(t) == "not reached (1 of 2 seeds reach it)"
+
+
+def test_paired_threshold_difference_recovers_a_known_factor():
+    from leaderboards.paired import factor, paired_log_threshold, verdict
+
+    ds = [10.0, 100.0, 1000.0, 10000.0]
+    own_a = np.array([40.0, 60.0, 100.0])
+    own_b = own_a * 4 * np.array([1.1, 0.9, 1.0])  # B needs 4x A's d, with seed-to-seed noise
+    a = dstar(_linear_curves(own_a, ds), ds, np.array([1.0]))
+    b = dstar(_linear_curves(own_b, ds), ds, np.array([1.0]))
+    p = paired_log_threshold(np.array(a.per_seed), np.array(b.per_seed))
+    diffs = np.log10(own_a / own_b)
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, 2) * diffs.std(ddof=1) / math.sqrt(3)
+    assert p.n == 3 and p.sided == "two-sided" and p.censored == 0
+    assert p.mean == pytest.approx(diffs.mean()) and p.low == pytest.approx(diffs.mean() - half)
+    assert p.high == pytest.approx(diffs.mean() + half)
+    f, f_low, f_high = factor(p)
+    assert f_low < 0.25 < f_high and f == pytest.approx(0.25, rel=0.05)
+    assert verdict(p, "A", "B") == "A < B (CI excludes 0)"
+    swapped = paired_log_threshold(np.array(b.per_seed), np.array(a.per_seed))
+    assert verdict(swapped, "B", "A") == "B > A (CI excludes 0)"
+
+
+def test_paired_identical_or_mixed_methods_are_not_resolved():
+    from leaderboards.paired import paired_log_threshold, verdict
+
+    ds = [10.0, 100.0, 1000.0]
+    own = [40.0, 60.0, 100.0]
+    same = np.array(dstar(_linear_curves(own, ds), ds, np.array([1.0])).per_seed)
+    p = paired_log_threshold(same, same)
+    assert p.low <= 0 <= p.high and verdict(p, "A", "B") == "not resolved at n = 3"
+    mixed = np.array(dstar(_linear_curves(np.array(own) * [1.3, 0.8, 1.1], ds), ds, np.array([1.0])).per_seed)
+    p = paired_log_threshold(same, mixed)
+    assert p.low < 0 < p.high and verdict(p, "A", "B") == "not resolved at n = 3"
+
+
+def test_paired_censored_seeds_make_it_one_sided_or_undetermined():
+    from leaderboards.paired import paired_log_threshold, verdict
+
+    a = np.array([[40.0, 40.0], [60.0, 60.0], [50.0, 50.0]])
+    b = np.array([[400.0, 400.0], [1000.0, math.inf], [500.0, 500.0]])  # B never reaches on seed 1
+    p = paired_log_threshold(a, b)
+    assert p.sided == "upper" and p.censored == 1 and p.low == -math.inf
+    assert p.mean == pytest.approx(np.mean(np.log10([40 / 400, 60 / 1000, 50 / 500])))  # seed 1 at its bound
+    assert verdict(p, "A", "B") == "A < B (one-sided, 1 of 3 seeds censored; CI excludes 0)"
+    neither = np.array([[40.0, 40.0], [1000.0, math.inf], [50.0, 50.0]])  # seed 1: neither reaches
+    p = paired_log_threshold(neither, b)
+    assert p.sided == "undetermined" and math.isnan(p.low) and verdict(p, "A", "B").startswith("undetermined: 1 of 3")
+    missing = np.vstack([a, [[np.nan, np.nan]]])  # a seed A has no curve for drops out of the pair
+    assert paired_log_threshold(missing, np.vstack([b, [[70.0, 70.0]]])).n == 3
+
+
+def test_paired_accuracy_difference_per_seed():
+    from leaderboards.paired import paired_difference, verdict
+
+    a = np.array([0.80, 0.82, 0.78, np.nan])
+    b = np.array([0.70, 0.73, 0.69, 0.75])  # seed 3: A failed, so it leaves the pair
+    p = paired_difference(a, b)
+    d = np.array([0.10, 0.09, 0.09])
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+    assert p.n == 3 and p.mean == pytest.approx(d.mean()) and p.low == pytest.approx(d.mean() - half)
+    assert verdict(p, "A", "B") == "A > B (CI excludes 0)"
+    one = paired_difference(a[:1], b[:1])
+    assert one.n == 1 and math.isnan(one.low) and verdict(one, "A", "B") == "not resolved at n = 1"
 
 
 def test_success_probability_and_threshold_training_dimension():
@@ -99,9 +225,65 @@ def test_leaderboard_ranks_by_compression_and_marks_not_reached():
     assert "| 1 | random_affine | 100 [100, 100] | 10.0 |" in md
     assert "random_pruning | not reached" in md
     assert "(1 failed)" in md
+    assert "accuracy: mean ± std over n = 3 seeds" in md  # n stated once, not per cell
     csv = to_csv(lb).splitlines()
     assert csv[0].startswith("rank,method,D,dstar90")
+    assert csv[0].endswith(",dstar90_n,dstar90_low_open,dstar90_high_open,dstar90_seeds,"
+                           "acc_n_r1,acc_n_r2,acc_n_r10,acc_n_r100")  # new columns only at the end
     assert csv[2].startswith("1,random_affine,1000,100,100,100,0,10,")
+    assert csv[2].endswith(",3,0,0,100;100;100;,,3,3,3")  # seed 9 ran only for random_pruning (and failed)
+    assert csv[3].endswith(",3,0,1,>500;>500;>500;,,3,3,3")
+    # random_pruning never reaches the target: each seed only bounds the comparison, so it is one-sided.
+    assert ("| random_affine | random_pruning | ≤ -0.70 [-∞, -0.70] | ≤ ×0.2 [0, 0.2] | 3 | random_affine < "
+            "random_pruning (one-sided, 3 of 3 seeds censored; CI excludes 0) |") in md
+
+
+def test_one_seed_leaderboard_says_n_1_and_shows_no_interval():
+    from leaderboards import to_text
+
+    lb = build([r for r in _records() if r["seed"] == 0], "synthetic", "toy")
+    text = to_text(lb)
+    assert "100 (n = 1, no interval)" in text
+    assert "0.880 " in text and "0.880 ±" not in text  # no std from one seed
+    assert "a single seed (n = 1)" in text
+    assert "not resolved at n = 1 (one-sided, 1 of 1 seeds censored)" in text
+
+
+def _curve_records(thresholds: dict[str, list[float]], D=10000, ratios=(1000.0, 100.0, 10.0)):
+    """Runs of methods whose seed s crosses 90% of a full accuracy of 1.0 exactly at thresholds[m][s]."""
+    recs = [dict(method="full", ratio=1.0, d=D, D=D, seed=s, status="FINISHED", test_acc=1.0, train_acc=1.0,
+                 prep_steps=0) for s in range(3)]
+    for m, own in thresholds.items():
+        for ratio in ratios:
+            d = round(D / ratio)
+            recs += [dict(method=m, ratio=ratio, d=d, D=D, seed=s, status="FINISHED", test_acc=acc[0],
+                          train_acc=acc[0], prep_steps=0)
+                     for s, acc in enumerate(_linear_curves(own, [d]))]
+    return recs
+
+
+def test_leaderboard_paired_section_resolves_a_known_factor_and_not_noise(tmp_path):
+    from leaderboards import to_text
+    from leaderboards.write import write
+
+    fast = np.array([15.0, 20.0, 25.0])
+    slow = fast * 4 * np.array([1.1, 0.9, 1.0])  # 4x fast's d, seed by seed
+    twin = slow * np.array([1.3, 0.8, 1.1])  # slow again, up to seed noise of both signs
+    lb = build(_curve_records({"slow": list(slow), "fast": list(fast), "twin": list(twin)}), "synthetic", "toy")
+    assert [r.method for r in lb.rows] == ["full", "fast", "slow", "twin"]
+    text = to_text(lb)
+    assert "Paired comparisons" in text
+    assert "fast < slow (CI excludes 0)" in text
+    assert "not resolved at n = 3" in text
+    folder = tmp_path / "lb"
+    assert folder / "paired.csv" in write(lb, folder, formats=("csv",), plots=False)
+    rows = (folder / "paired.csv").read_text().splitlines()
+    assert rows[0] == ("method_a,method_b,quantity,ratio,n,sided,censored,mean,low,high,factor,factor_low,"
+                       "factor_high,verdict")
+    fast_slow = next(r.split(",") for r in rows if r.startswith("fast,slow,log10_dstar90"))
+    assert float(fast_slow[7]) == pytest.approx(np.mean(np.log10(fast / slow)))
+    assert float(fast_slow[11]) < 0.25 < float(fast_slow[12])  # the factor's CI holds the true 1/4
+    assert sum(r.startswith("fast,slow,test_acc,") for r in rows) == 3  # accuracy at each D/d, paired too
 
 
 def test_the_leaderboard_says_whether_its_reference_converged():
@@ -145,7 +327,7 @@ def test_leaderboard_from_a_temporary_mlflow_store(tmp_path):
                            "--tracking-uri", uri], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     folder = out / "synthetic-toy"
-    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.html", "success_probability.csv",
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.html", "success_probability.csv", "paired.csv",
                  "accuracy_vs_compression.png", "success_probability.png", "dstar_eps.png"):
         assert (folder / name).stat().st_size > 0, name
     rows = (folder / "leaderboard.csv").read_text().splitlines()
