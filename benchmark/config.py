@@ -35,6 +35,12 @@ class TrajectoryConfig:
 
 
 @dataclass(frozen=True)
+class ExtensionConfig:
+    enabled: bool = True  # one wave of extra d for methods whose threshold the ratios do not bracket
+    max_dims: int = 2  # the cap: new d per method in that wave
+
+
+@dataclass(frozen=True)
 class RunConfig:
     dataset: dict
     model: dict
@@ -43,11 +49,13 @@ class RunConfig:
     seeds: tuple[int, ...]
     train: TrainConfig
     subspace_lr: float
+    subspace_optimizer: str  # of θ of general subspaces (random affine, burn-in, lottery subspaces)
     lr_grid: tuple[float, ...]  # candidate learning rates: lr (or subspace_lr) x each factor
     burn_in_steps: int
     projection: str
     trajectory: TrajectoryConfig
     imp: ImpConfig
+    extension: ExtensionConfig
     device: str
     population: bool
     memory_budget_mb: float | None
@@ -73,14 +81,16 @@ class RunConfig:
         """The inverse of to_dict, e.g. for a parent run's config.json."""
         return cls(**{**d, "methods": tuple(d["methods"]), "ratios": tuple(float(r) for r in d["ratios"]),
                       "lr_grid": tuple(float(f) for f in d.get("lr_grid", (1.0,))),
+                      "subspace_optimizer": d.get("subspace_optimizer", d["train"]["optimizer"]),
                       "seeds": tuple(int(s) for s in d["seeds"]), "train": TrainConfig(**d["train"]),
-                      "trajectory": TrajectoryConfig(**d["trajectory"]), "imp": ImpConfig(**d["imp"])})
+                      "trajectory": TrajectoryConfig(**d["trajectory"]), "imp": ImpConfig(**d["imp"]),
+                      "extension": ExtensionConfig(**d.get("extension", {"enabled": False}))})
 
     def hash(self, *extra: Any) -> str:
         """Content hash of everything that changes results (not where they are logged)."""
         d = self.to_dict()
         for k in ("tracking_uri", "experiment", "population", "memory_budget_mb", "force", "preset", "methods",
-                  "ratios", "seeds"):
+                  "ratios", "seeds", "extension"):
             d.pop(k)
         blob = json.dumps([d, *extra], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -137,6 +147,14 @@ def _lr_grid(value: Any) -> tuple[float, ...]:
             raise UserError(f"lr_grid entry {v!r} is not positive; accepted: {accepted}")
         factors.append(f)
     return tuple(sorted(set(factors)))
+
+
+def _extension(raw: dict) -> ExtensionConfig:
+    cap = _number("extension.max_dims", raw.get("max_dims", ExtensionConfig.max_dims), int)
+    if cap < 1:
+        raise UserError(f"extension.max_dims must be >= 1 (new d per method; extension.enabled=false turns "
+                        f"the wave off), got {raw.get('max_dims')!r}")
+    return ExtensionConfig(enabled=bool(raw.get("enabled", True)), max_dims=int(cap))
 
 
 def build_config(raw: dict) -> RunConfig:
@@ -196,6 +214,7 @@ def build_config(raw: dict) -> RunConfig:
         seeds=seeds,
         train=train,
         subspace_lr=_positive("subspace_lr", raw["subspace_lr"]),
+        subspace_optimizer=_choice("subspace_optimizer", raw.get("subspace_optimizer") or raw["optimizer"], OPTIMIZERS),
         lr_grid=_lr_grid(raw.get("lr_grid", [1])),
         burn_in_steps=burn_in,
         projection=_choice("projection", raw["projection"], PROJECTIONS),
@@ -205,6 +224,7 @@ def build_config(raw: dict) -> RunConfig:
             complete=bool(traj["complete"]),
         ),
         imp=imp_cfg,
+        extension=_extension(raw.get("extension") or {}),
         device=_choice("device", raw["device"], DEVICES),
         population=bool(raw["population"]),
         force=bool(raw.get("force", False)),

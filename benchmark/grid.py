@@ -11,7 +11,7 @@ from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.data import Splits
 from benchmark.errors import UserError
 from benchmark.flat import FlatModel
-from benchmark.methods import METHODS, MemberError, build_subspace, prep_steps
+from benchmark.methods import METHODS, TRAJECTORIES, MemberError, build_subspace, principal_dims, prep_steps
 from benchmark.prep import Preparation, data_seed
 from benchmark.train import Group, PopulationResult, train_population
 from subspaces import Subspace, stack
@@ -60,6 +60,11 @@ def plan(cfg: RunConfig, D: int) -> list[Cell]:
     return cells
 
 
+def optimizer_of(cfg: RunConfig, method: str) -> str:
+    """The optimizer of a method's θ: subspace_optimizer for general subspaces, else the config's."""
+    return cfg.subspace_optimizer if METHODS[method].family == "general" else cfg.train.optimizer
+
+
 def lr_candidates(cfg: RunConfig, method: str) -> tuple[float, ...]:
     """The candidate learning rates of a method: its family's centre times each factor of lr_grid.
 
@@ -81,7 +86,7 @@ def preparation_plan(cfg: RunConfig, cells: list[Cell], D: int, reference_lr: fl
 
     It keys the preparation cache and enters the config_hash of every member that uses it."""
     needs = set().union(*(METHODS[m].needs for m in cfg.methods))
-    wanted = [c.d for c in cells if METHODS[c.method].directions == "trajectory"]
+    wanted = [c.d for c in cells if METHODS[c.method].directions in TRAJECTORIES]
     return {
         "dataset": cfg.dataset, "model": cfg.model, "burn_in": cfg.burn_in_steps,
         "train": {**asdict(cfg.train), "lr": cfg.train.lr if reference_lr is None else reference_lr},
@@ -104,7 +109,7 @@ def member_hash(cfg: RunConfig, cell: Cell, prep_plan: dict | None = None) -> st
         part = {"reference_lr": prep_plan["train"]["lr"]}
         if m.directions == "ticket":
             part.update(tickets=prep_plan["tickets"], anchors=prep_plan["anchors"])
-        if m.directions == "trajectory":
+        if m.directions in TRAJECTORIES:
             part.update(basis=prep_plan["basis"])
     return cfg.hash(cell.method, cell.ratio, cell.seed, cell.lr, part)
 
@@ -224,12 +229,12 @@ def _train_population(cfg, members, preps, flat, data, on_epoch) -> list[MemberO
     the candidates of a lottery subspace then read their shared basis once per step)."""
     grouped: dict[tuple, list[tuple[Cell, Subspace]]] = defaultdict(list)
     for cell, sub in members:
-        grouped[(sub.kind, sub.d)].append((cell, sub))
+        grouped[(sub.kind, sub.d, optimizer_of(cfg, cell.method))].append((cell, sub))
     groups, order = [], []
-    for ms in grouped.values():
+    for (_, _, optimizer), ms in grouped.items():
         ms = sorted(ms, key=lambda m: m[0].lr)  # stable: equal lrs are one optimizer param group
         groups.append(Group(stack([s for _, s in ms]), tuple(c.lr for c, _ in ms),
-                            tuple(data_seed(c.seed) for c, _ in ms)))
+                            tuple(data_seed(c.seed) for c, _ in ms), optimizer))
         order += [c for c, _ in ms]
     K = len(order)
     result = train_population(flat, groups, data, cfg.train,
@@ -242,4 +247,7 @@ def _outcome(cell: Cell, k: int, result: PopulationResult, preps, K: int) -> Mem
     # In a population, wall time is shared: each member is charged its share.
     metrics["wall_time_s"] = result.wall_time_s / K
     metrics["prep_steps"] = float(prep_steps(cell.method, preps[cell.seed], cell.d))
+    r = principal_dims(cell.method, preps[cell.seed], cell.d)
+    if r is not None:  # a lottery basis: r principal directions, d - r random ones (labelled in tables)
+        metrics["principal_dims"] = float(r)
     return MemberOutcome(cell, result.status[k], result.reasons[k], metrics, result.curves[k])

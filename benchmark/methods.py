@@ -1,4 +1,4 @@
-"""The nine methods, as in Larsen et al. (ICLR'22, Table 1): how each chooses A and b.
+"""The methods, as in Larsen et al. (ICLR'22, Table 1), plus one control: how each chooses A and b.
 
 A method is a row of that table: a family, where the offset comes from (w0 or w_t), and how the
 directions are chosen. Building one member's subspace is a pure function of the shared preparation.
@@ -30,7 +30,8 @@ class Method:
     def needs(self) -> set[str]:
         """Which shared preparation this method uses."""
         out = {"wt"} if self.anchor == "wt" else set()
-        return out | {"ticket": {"imp", "full_run"}, "trajectory": {"full_run"}}.get(self.directions, set())
+        return out | {"ticket": {"imp", "full_run"}, "trajectory": {"full_run"},
+                      "independent_trajectory": {"indep_run"}}.get(self.directions, set())
 
 
 METHODS: dict[str, Method] = {
@@ -43,7 +44,14 @@ METHODS: dict[str, Method] = {
     "burn_in_affine": Method("general", "wt", "random_projection"),
     "lottery_subspace": Method("general", "w0", "trajectory"),
     "lottery_subspace_t": Method("general", "wt", "trajectory"),
+    # The control for lottery subspaces: a trajectory from the same w0 under another data order, so
+    # the subspace does not contain the reference's own endpoint (see Preparation.indep_basis).
+    "lottery_subspace_indep": Method("general", "w0", "independent_trajectory"),
 }
+
+
+# Directions read from a stored trajectory basis: which of the preparation's trajectories.
+TRAJECTORIES = {"trajectory": "reference", "independent_trajectory": "independent"}
 
 
 def _coordinates(prep: Preparation, index: torch.Tensor, anchor: torch.Tensor) -> Subspace:
@@ -75,20 +83,32 @@ def _random_projection(prep, method, d, anchor, projection) -> Subspace:
     return Subspace(anchor[None].clone(), random_projection(projection, anchor.numel(), d, seed).to(anchor.device))
 
 
-def _trajectory(prep, method, d, anchor, projection) -> Subspace:
-    have = 0 if prep.basis is None else prep.basis.shape[1]
+def _trajectory(prep, method, d, anchor, projection, which: str = "reference") -> Subspace:
+    basis, rank = prep.trajectory(which)
+    have = 0 if basis is None else basis.shape[1]
     if have < d:
         if d > prep.basis_dim:
             raise MemberError(f"a lottery subspace of d = {d} needs a stored {anchor.numel():,} x {d:,} basis, "
                               f"over the preparation's memory budget; use fewer dimensions (a larger ratio)")
         raise MemberError(
-            f"the trajectory spans only {prep.rank} directions but d = {d}; record more snapshots "
+            f"the trajectory spans only {rank} directions but d = {d}; record more snapshots "
             f"(more epochs or a smaller trajectory.every) or set trajectory.complete=true"
         )
     # A prefix of the basis as rows (d, D): the same storage for every member of this seed and d, so a
     # population's candidates (learning rates, anchors) share one matrix (DenseProjection.stack).
-    rows = prep.basis_rows()[:d]
-    return Subspace(anchor[None].clone(), DenseProjection(rows[None], columns=prep.basis[:, :d][None]))
+    rows = prep.basis_rows(which)[:d]
+    return Subspace(anchor[None].clone(), DenseProjection(rows[None], columns=basis[:, :d][None]))
+
+
+def _independent_trajectory(prep, method, d, anchor, projection) -> Subspace:
+    return _trajectory(prep, method, d, anchor, projection, which="independent")
+
+
+def principal_dims(method: str, prep: Preparation, d: int) -> int | None:
+    """How many of a lottery subspace's d directions are principal directions of its trajectory (the
+    rest are random completion); None for methods without a trajectory basis."""
+    which = TRAJECTORIES.get(METHODS[method].directions)
+    return None if which is None else min(d, prep.trajectory(which)[1])
 
 
 DIRECTIONS: dict[str, Callable[..., Subspace]] = {
@@ -97,6 +117,7 @@ DIRECTIONS: dict[str, Callable[..., Subspace]] = {
     "ticket": _ticket,
     "random_projection": _random_projection,
     "trajectory": _trajectory,
+    "independent_trajectory": _independent_trajectory,
 }
 
 
@@ -111,7 +132,7 @@ def prep_steps(method: str, prep: Preparation, d: int) -> int:
     """Full-space training steps the method spent before its own training began."""
     m = METHODS[method]
     steps = prep.burn_in_steps if m.anchor == "wt" else 0
-    if m.directions == "trajectory":
+    if m.directions in TRAJECTORIES:
         steps = max(steps, prep.full_steps)
     if m.directions == "ticket":
         # Round 1 is the dense run (which also yields w_t); each later round retrains from the rewind point.

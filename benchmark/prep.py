@@ -5,6 +5,8 @@
         w_t            the weights after burn_in_steps steps
         trajectory     snapshots w_k - w0 every trajectory.every steps -> principal directions
         dense weights  round 1 of IMP
+    independent run    the same recipe from the same w0 with another data order (batched with the
+                       full-space run): a second trajectory whose endpoint is not the reference's
     IMP                one schedule of rounds that hits every requested d, rewound to w0 and to w_t
 """
 from __future__ import annotations
@@ -40,21 +42,32 @@ class Preparation:
     full_steps: int = 0  # length of the full-space run, in optimizer steps
     basis: Tensor | None = None  # (D, r) orthonormal: principal directions of the trajectory, then completion
     rank: int = 0  # how many of basis's columns are principal directions of the trajectory
+    indep_basis: Tensor | None = None  # (D, r) the same, from the independent run's trajectory
+    indep_rank: int = 0
     basis_dim: int = 0  # the largest d the basis was asked to serve
     tickets: dict[str, dict[int, Tensor]] = field(default_factory=dict)  # anchor -> d -> kept index (d,)
     ticket_rounds: dict[int, int] = field(default_factory=dict)  # d -> IMP training runs to reach it
-    _rows: Tensor | None = field(default=None, init=False, repr=False, compare=False)
+    _rows: dict[str, Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def basis_rows(self) -> Tensor:
-        """basis as rows (r, D), contiguous, made once: every lottery subspace of this seed is a view of it."""
-        if self._rows is None:
-            self._rows = self.basis.T.contiguous()
-        return self._rows
+    def trajectory(self, which: str) -> tuple[Tensor | None, int]:
+        """(basis (D, r) or None, rank) of the "reference" or the "independent" trajectory."""
+        return (self.basis, self.rank) if which == "reference" else (self.indep_basis, self.indep_rank)
+
+    def basis_rows(self, which: str = "reference") -> Tensor:
+        """A basis as rows (r, D), contiguous, made once: every lottery subspace of this seed is a view of it."""
+        if which not in self._rows:
+            self._rows[which] = self.trajectory(which)[0].T.contiguous()
+        return self._rows[which]
 
 
 def data_seed(seed: int) -> int:
     """All members of one seed see the same data order (a confounder held fixed across methods)."""
     return derive_seed(seed, "data_order")
+
+
+def independent_data_seed(seed: int) -> int:
+    """The data order of the independent run: not the one any member of this seed trains with."""
+    return derive_seed(seed, "independent_data_order")
 
 
 def init_weights(make_module: Callable[[], torch.nn.Module], seed: int) -> Tensor:
@@ -85,14 +98,14 @@ def prepare(
     on_progress: Callable[[str], None] | None = None,
     timings: dict[str, float] | None = None,
 ) -> dict[int, Preparation]:
-    """Preparation for every seed at once. w0: (S, D) in seed order. needs ⊆ {"wt", "full_run", "imp"}.
+    """Preparation for every seed at once. w0: (S, D) in seed order. needs ⊆ {"wt", "full_run", "indep_run", "imp"}.
 
     timings, if given, receives the wall seconds of each stage: full_run_s, trajectory_s, imp_s."""
     S, D = w0.shape
     full_steps = train_cfg.epochs * steps_per_epoch(len(data.y_train), train_cfg.batch_size)
     preps = {s: Preparation(seed=s, w0=w0[i], burn_in_steps=burn_in_steps, full_steps=full_steps,
                             basis_dim=basis_dim) for i, s in enumerate(seeds)}
-    if not needs & {"wt", "full_run", "imp"}:
+    if not needs & {"wt", "full_run", "indep_run", "imp"}:
         return preps
     if burn_in_steps > full_steps:
         raise ValueError(f"burn_in_steps={burn_in_steps} exceeds the full-space run ({full_steps} steps)")
@@ -107,35 +120,42 @@ def prepare(
         timings[name] = timings.get(name, 0.0) + now - clock
         clock = now
 
-    record_trajectory = "full_run" in needs and basis_dim > 0
+    record_trajectory = bool(needs & {"full_run", "indep_run"}) and basis_dim > 0
+    indep = "indep_run" in needs
+    # Rows 0..S-1: the full-space run (the reference's recipe and data order); then, if asked for, the
+    # independent runs from the same w0 with another data order, trained alongside in one population.
+    starts = torch.cat([w0, w0]) if indep else w0
+    orders = tuple(map(data_seed, seeds)) + (tuple(map(independent_data_seed, seeds)) if indep else ())
     snapshots: list[Tensor] = []
     wt = w0.clone() if burn_in_steps == 0 else None
 
     def on_step(step: int, weights: Callable[[], Tensor]) -> None:
         nonlocal wt
         if step == burn_in_steps:
-            wt = weights().clone()
+            wt = weights()[:S].clone()
         if record_trajectory and step % trajectory_every == 0:
-            snapshots.append((weights() - w0).cpu())
+            snapshots.append((weights() - starts).cpu())
 
-    say(f"full-space run: {S} seed(s) x {full_steps} steps")
+    say(f"full-space run: {S} seed(s) x {full_steps} steps" + (", with an independent run each" if indep else ""))
     dense = train_population(
-        flat, [Group(Subspace(w0.clone(), IdentityProjection(S, D)), train_cfg.lr, tuple(map(data_seed, seeds)))],
+        flat, [Group(Subspace(starts.clone(), IdentityProjection(len(starts), D)), train_cfg.lr, orders)],
         data, train_cfg, on_step=on_step,
     )
     for i, s in enumerate(seeds):
         preps[s].wt = wt[i]
     lap("full_run_s")
     if record_trajectory:
-        traj = torch.stack(snapshots, dim=1)  # (S, T, D)
+        traj = torch.stack(snapshots, dim=1)  # (S or 2S, T, D)
         for i, s in enumerate(seeds):
-            basis = principal_directions(traj[i].to(w0.device), basis_dim, trajectory_centered)
-            preps[s].rank = basis.shape[1]
-            if trajectory_complete and basis.shape[1] < basis_dim:
-                # Completed once, at the largest d: every smaller d takes a prefix of the same basis.
-                say(f"trajectory rank {basis.shape[1]} < d = {basis_dim}: completing with random orthonormal directions")
-                basis = complete_basis(basis, basis_dim, derive_seed(s, "basis_completion"))
-            preps[s].basis = basis
+            for row, which in ((i, "reference"), (S + i, "independent")):
+                if row >= len(traj) or (which == "reference" and "full_run" not in needs):
+                    continue
+                basis, rank = _basis(traj[row].to(w0.device), basis_dim, trajectory_centered, trajectory_complete,
+                                     completion_seed(s, which), say)
+                if which == "reference":
+                    preps[s].basis, preps[s].rank = basis, rank
+                else:
+                    preps[s].indep_basis, preps[s].indep_rank = basis, rank
         del traj, snapshots
     lap("trajectory_s")
 
@@ -147,7 +167,7 @@ def prepare(
             if bool(mask.all()):
                 # The dense round is the full-space run itself (rewinding to w0 or w_t changes nothing
                 # before the first pruning): reuse it rather than train it again.
-                return dense.weights.repeat(len(ticket_anchors), 1)
+                return dense.weights[:S].repeat(len(ticket_anchors), 1)
             count = int(mask[0].sum())
             index = mask.nonzero()[:, 1].view(rows, count)
             offset = torch.where(mask, rewind, torch.zeros_like(rewind))
@@ -167,3 +187,21 @@ def prepare(
             preps[s].ticket_rounds = dict(rounds)
     lap("imp_s")
     return preps
+
+
+def completion_seed(seed: int, which: str) -> int:
+    """Seed of the random directions that complete a trajectory's basis (the reference's as before)."""
+    return derive_seed(seed, "basis_completion") if which == "reference" else derive_seed(seed, "basis_completion", which)
+
+
+def _basis(deltas: Tensor, basis_dim: int, centered: bool, complete: bool, seed: int,
+           say: Callable[[str], None]) -> tuple[Tensor, int]:
+    """(basis (D, basis_dim or rank), rank): a trajectory's principal directions (deltas: (T, D)),
+    completed with random orthonormal ones when the trajectory spans fewer than basis_dim."""
+    basis = principal_directions(deltas, basis_dim, centered)
+    rank = basis.shape[1]
+    if complete and rank < basis_dim:
+        # Completed once, at the largest d: every smaller d takes a prefix of the same basis.
+        say(f"trajectory rank {rank} < d = {basis_dim}: completing with random orthonormal directions")
+        basis = complete_basis(basis, basis_dim, seed)
+    return basis, rank

@@ -29,11 +29,13 @@ def _path(key: str) -> Path:
 def _flatten(p: Preparation) -> dict:
     out = {"seed": torch.tensor(p.seed), "w0": p.w0.cpu(), "burn_in_steps": torch.tensor(p.burn_in_steps),
            "full_steps": torch.tensor(p.full_steps), "rank": torch.tensor(p.rank),
-           "basis_dim": torch.tensor(p.basis_dim)}
+           "basis_dim": torch.tensor(p.basis_dim), "indep_rank": torch.tensor(p.indep_rank)}
     if p.wt is not None:
         out["wt"] = p.wt.cpu()
     if p.basis is not None:
         out["basis"] = p.basis.cpu()
+    if p.indep_basis is not None:
+        out["indep_basis"] = p.indep_basis.cpu()
     for anchor, masks in p.tickets.items():
         for d, idx in masks.items():
             out[f"ticket.{anchor}.{d}"] = idx.cpu()
@@ -47,11 +49,14 @@ def _unflatten(t: dict, D: int, device) -> Preparation:
     if w0.shape != (D,):
         raise ValueError(f"w0 has shape {tuple(w0.shape)}, expected ({D},)")
     p = Preparation(seed=int(t["seed"]), w0=w0.to(device), burn_in_steps=int(t["burn_in_steps"]),
-                    full_steps=int(t["full_steps"]), rank=int(t["rank"]), basis_dim=int(t["basis_dim"]))
+                    full_steps=int(t["full_steps"]), rank=int(t["rank"]), basis_dim=int(t["basis_dim"]),
+                    indep_rank=int(t.get("indep_rank", 0)))
     if "wt" in t:
         p.wt = t["wt"].to(device)
     if "basis" in t:
         p.basis = t["basis"].to(device)
+    if "indep_basis" in t:
+        p.indep_basis = t["indep_basis"].to(device)
     for k, v in t.items():
         if k.startswith("ticket."):
             _, anchor, d = k.split(".")
@@ -60,7 +65,7 @@ def _unflatten(t: dict, D: int, device) -> Preparation:
             p.tickets.setdefault(anchor, {})[int(d)] = v.to(device)
         elif k.startswith("rounds."):
             p.ticket_rounds[int(k.split(".")[1])] = int(v)
-    for name, x in (("wt", p.wt), ("basis", p.basis)):
+    for name, x in (("wt", p.wt), ("basis", p.basis), ("indep_basis", p.indep_basis)):
         if x is not None and not bool(torch.isfinite(x).all()):
             raise ValueError(f"{name} holds non-finite values")
     return p

@@ -57,6 +57,7 @@ def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, o
     """Re-run member `run_id`; print logged vs reproduced metrics; True when all agree within rtol."""
     from benchmark import tracking
     from benchmark.config import RunConfig
+    from benchmark.extension import extension_cells
     from benchmark.grid import member_hash, plan, preparation_plan, train_cells
     from benchmark.methods import METHODS
     from benchmark.prep import Preparation, init_weights
@@ -69,12 +70,16 @@ def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, o
     p = child.data.params
     device, data, make_module, flat = setup(cfg)
     planned = plan(cfg, flat.D)
-    target = next((c for c in planned if c.name == child.info.run_name), None)
+    extra = extension_cells(cfg, flat.D, [tuple(x) for x in provenance.get("extension", [])])
+    target = next((c for c in planned + extra if c.name == child.info.run_name), None)
     if target is None:
         raise UserError(f"member {child.info.run_name!r} is not in its parent's plan; the config.json does not match")
-    # The preparation followed the reference's lr as selected on validation in the original run.
+    # The preparation followed the reference's lr as selected on validation in the original run, and
+    # covered the extension wave's d for the wave's members.
     reference_lr = p.get("reference_lr")
-    prep_plan = preparation_plan(cfg, planned, flat.D, None if reference_lr is None else float(reference_lr))
+    prep_plan = preparation_plan(cfg, planned if target in planned else planned + extra, flat.D,
+                                 None if reference_lr is None else float(reference_lr))
+    planned = planned + extra
     if member_hash(cfg, target, prep_plan) != p["config_hash"]:
         raise UserError(f"config_hash {member_hash(cfg, target, prep_plan)} of the replayed config "
                         f"differs from the logged {p['config_hash']}: the code's config changed since this run")

@@ -12,9 +12,11 @@ import torch
 from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.data import load_dataset
 from benchmark.errors import UserError
+from benchmark.extension import plan_extension
 from benchmark.flat import FlatModel
-from benchmark.grid import BASIS_BUDGET_BYTES, Cell, MemberOutcome, member_hash, plan, preparation_plan, train_cells
-from benchmark.methods import METHODS, prep_steps
+from benchmark.grid import (BASIS_BUDGET_BYTES, Cell, MemberOutcome, member_hash, optimizer_of, plan, preparation_plan,
+                            train_cells)
+from benchmark.methods import METHODS, TRAJECTORIES, prep_steps
 from benchmark.models import create_from_config
 from benchmark.prep import STAGES, Preparation, init_weights, prepare
 from benchmark.train import steps_per_epoch
@@ -52,7 +54,7 @@ def member_params(cfg: RunConfig, c: Cell, D: int, prep_plan: dict | None) -> di
         "dataset": cfg.dataset["name"], "model": cfg.model["name"],
         "D": D, "d": c.d, "ratio": c.ratio, "seed": c.seed,
         "burn_in_steps": cfg.burn_in_steps, "projection": cfg.projection if m.family == "general" else "n/a",
-        "optimizer": cfg.train.optimizer, "lr": c.lr, "lr_grid": cfg.lr_grid_text,
+        "optimizer": optimizer_of(cfg, c.method), "lr": c.lr, "lr_grid": cfg.lr_grid_text,
         "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size, "weight_decay": cfg.train.weight_decay,
         "config_hash": member_hash(cfg, c, prep_plan),
     }
@@ -269,7 +271,7 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
 
         # Stage 2: the shared preparation, with the reference's recipe.
         prep_plan = preparation_plan(cfg, planned, D, None if reference_lr == FAILED else reference_lr)
-        if any(METHODS[c.method].directions == "trajectory" and c.d > prep_plan["basis"] for c in others):
+        if any(METHODS[c.method].directions in TRAJECTORIES and c.d > prep_plan["basis"] for c in others):
             say(f"  prep: lottery subspaces with d > {prep_plan['basis']:,} are skipped: a D x d basis over "
                 f"{BASIS_BUDGET_BYTES / 2**30:.0f} GiB")
         todo = stage(others)
@@ -290,8 +292,28 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
         # Stage 3: every other member at every candidate lr.
         t2 = time.perf_counter()
         train(todo)
-        bar.close()
         times["members_s"] = time.perf_counter() - t2
+
+        # Stage 4: one capped wave of extra d where the ratios did not bracket a threshold.
+        t3 = time.perf_counter()
+        extension = plan_extension(cfg, records(), D) if reference_lr not in (None, FAILED) else []
+        if extension:
+            provenance["extension"] = sorted({(c.method, c.ratio) for c in extension})
+            added = {}
+            for c in extension:
+                added.setdefault(c.method, set()).add(c.d)
+            say("extension wave (thresholds not bracketed by the ratios): " + "; ".join(
+                f"{m} + d = {', '.join(f'{d:,}' for d in sorted(ds))}" for m, ds in added.items()))
+            prep_plan = preparation_plan(cfg, planned + extension, D, reference_lr)  # their config_hash uses it
+            todo = stage(extension)
+            if any(METHODS[c.method].needs for c in todo):
+                # The same plan is read back from the cache; more IMP targets or a larger basis are prepared.
+                preps, batches = shared_preparation(cfg, prep_plan, sorted({c.seed for c in todo}), flat,
+                                                    make_module, data, device, say)
+                provenance["prep_batches"] += batches
+            train(todo)
+        times["extension_s"] = time.perf_counter() - t3
+        bar.close()
         times["total_s"] = time.perf_counter() - t0
 
         # Selection on validation: tagged on every member (reused ones too); tables read the selected.
@@ -350,4 +372,5 @@ def time_split(times: dict[str, float]) -> str:
     """'reference selection 12.0s, preparation 30.1s (full run 5.0s, ...), members 300.2s'."""
     parts = [f"{label} {times['prep.' + key]:.1f}s" for key, label in STAGES.items() if "prep." + key in times]
     return (f"reference selection {times['reference_s']:.1f}s, preparation {times['prep_s']:.1f}s"
-            + (f" ({', '.join(parts)})" if parts else "") + f", members {times['members_s']:.1f}s")
+            + (f" ({', '.join(parts)})" if parts else "") + f", members {times['members_s']:.1f}s"
+            + (f", extension wave {times['extension_s']:.1f}s" if times.get("extension_s", 0) > 0.05 else ""))

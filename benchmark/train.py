@@ -45,6 +45,7 @@ class Group:
     subspace: Subspace
     lr: float | tuple[float, ...]  # one for all members, or one per member
     data_seeds: tuple[int, ...]  # one per member: which data order it sees
+    optimizer: str | None = None  # of θ; None: the TrainConfig's
 
     def __post_init__(self):
         if len(self.data_seeds) != self.subspace.K:
@@ -110,12 +111,12 @@ def evaluate(model: FlatModel, W: Tensor, x: Tensor, y: Tensor, batch_size: int,
     return correct / len(y), loss / len(y)
 
 
-def _make_optimizer(params: list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adam":
+def _make_optimizer(params: list[dict], cfg: TrainConfig, name: str) -> torch.optim.Optimizer:
+    if name == "adam":
         return torch.optim.Adam(params, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "sgd":
+    if name == "sgd":
         return torch.optim.SGD(params, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; accepted: {', '.join(OPTIMIZERS)}")
+    raise ValueError(f"unknown optimizer {name!r}; accepted: {', '.join(OPTIMIZERS)}")
 
 
 class Population:
@@ -130,8 +131,13 @@ class Population:
         # group each); the projection sees them concatenated, (K_g, d), in one call.
         self.thetas = [[g.subspace.init_theta()[members].requires_grad_() for members, _ in g.blocks()]
                        for g in groups]
-        self.opt = _make_optimizer([{"params": [t], "lr": lr} for g, ts in zip(groups, self.thetas)
-                                    for t, (_, lr) in zip(ts, g.blocks())], cfg)
+        # One optimizer per kind in use (a group may override the config's, e.g. SGD for θ of general
+        # subspaces); each acts elementwise on its own θ, so members stay independent.
+        params: dict[str, list[dict]] = {}
+        for g, ts in zip(groups, self.thetas):
+            for t, (_, lr) in zip(ts, g.blocks()):
+                params.setdefault(g.optimizer or cfg.optimizer, []).append({"params": [t], "lr": lr})
+        self.opts = [_make_optimizer(p, cfg, name) for name, p in params.items()]
         self.K = sum(g.subspace.K for g in groups)
         self.buffers = model.init_buffers(self.K, groups[0].subspace.offset.device)
 
@@ -147,9 +153,11 @@ class Population:
         self.model.module.train()
         logits = self.model.batched(self.weights(), xb, shared_input, self.buffers)  # (K, B, C)
         loss = F.cross_entropy(logits.transpose(1, 2), yk, reduction="none").mean(-1)  # (K,)
-        self.opt.zero_grad(set_to_none=True)
+        for opt in self.opts:
+            opt.zero_grad(set_to_none=True)
         loss.sum().backward()  # members are independent: d(sum)/dθ_k = dL_k/dθ_k
-        self.opt.step()
+        for opt in self.opts:
+            opt.step()
         return loss.detach()
 
 
@@ -161,7 +169,8 @@ def train_population(
     on_step: Callable[[int, Callable[[], Tensor]], None] | None = None,
     on_epoch: Callable[[int], None] | None = None,
 ) -> PopulationResult:
-    """Train every member of every group for cfg.epochs epochs; evaluate on val each epoch, test at the end.
+    """Train every member of every group for cfg.epochs epochs; evaluate on val each epoch, test at the end
+    (and both at θ = 0 before training: theta0_val_acc, theta0_test_acc, the model at its offset b).
 
     on_step(step, weights_fn) is called after every optimizer step (step counts from 1);
     weights_fn() returns the current W (K, D) detached, computed only when asked for.
@@ -177,6 +186,12 @@ def train_population(
     shared = len(streams) == 1
     n = len(data.y_train)
     per_epoch = steps_per_epoch(n, cfg.batch_size)
+
+    # Each member at θ = 0, i.e. w = b (its anchor, masked for pruning): what the subspace starts from
+    # and what training in it must be credited beyond.
+    W = pop.weights().detach()
+    at_b = [evaluate(model, W, x, y, cfg.eval_batch_size, pop.buffers)[0]
+            for x, y in ((data.x_val, data.y_val), (data.x_test, data.y_test))]
 
     alive = torch.ones(K, dtype=torch.bool, device=device)
     curves: list[dict[str, list[float]]] = [{"val_acc": [], "train_loss": []} for _ in range(K)]
@@ -227,6 +242,8 @@ def train_population(
                 "train_acc": value(train_acc[k]),
                 "train_loss": value(train_loss[k]),
                 "steps": float(step),
+                "theta0_val_acc": float(at_b[0][k]),
+                "theta0_test_acc": float(at_b[1][k]),
             }
         )
     return PopulationResult(W, status, reasons, metrics, curves, wall, step)

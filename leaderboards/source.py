@@ -91,6 +91,8 @@ def record_from_row(row) -> dict | None:
         "test_acc": num("metrics.test_acc"),
         "train_acc": num("metrics.train_acc"),
         "prep_steps": num("metrics.prep_steps"),
+        "theta0_test_acc": num("metrics.theta0_test_acc"),  # the member at its offset b (NaN: logged before)
+        "principal_dims": num("metrics.principal_dims"),  # lottery subspaces: directions from the trajectory
         "run_id": get("run_id"),
     }
 

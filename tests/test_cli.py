@@ -1,4 +1,5 @@
 """`python -m benchmark run` end to end, and every bad input's one-line error."""
+import io
 import os
 import re
 import subprocess
@@ -37,14 +38,14 @@ def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    # smoke: 1 seed; full at ratio 1, eight methods at ratios 8 and 64; 3 candidate lrs each.
-    assert len(children) == 3 * (1 + 8 * 2)
+    # smoke: 1 seed; full at ratio 1, nine methods at ratios 8 and 64; 3 candidate lrs each.
+    assert len(children) == 3 * (1 + 9 * 2)
     assert all(r.info.status == "FINISHED" for r in children)
     # Exactly one selected candidate per (method, ratio), the one with the best final val_acc.
     cells = {}
     for r in children:
         cells.setdefault((r.data.params["method"], r.data.params["ratio"]), []).append(r)
-    assert len(cells) == 1 + 8 * 2
+    assert len(cells) == 1 + 9 * 2
     for runs_of_cell in cells.values():
         assert sorted(float(r.data.params["lr"]) for r in runs_of_cell) == sorted(
             {float(r.data.params["lr"]) for r in runs_of_cell}) and len(runs_of_cell) == 3
@@ -356,3 +357,34 @@ def test_a_full_disk_mid_run_is_one_clear_error_and_the_rerun_resumes(tmp_path):
         assert len(result["outcomes"]) == total - len(kept)
     finally:
         event.remove(Pool, "checkout", disk)
+
+
+def test_an_unbracketed_threshold_gets_one_capped_extension_wave_that_reproduces(tmp_path, monkeypatch, capsys):
+    """One ratio cannot bracket a threshold: the wave adds max_dims d (down to 1 or up to D) for that
+    method, at every candidate lr, logged under the same parent; `reproduce` replays its members."""
+    from mlflow.tracking import MlflowClient
+
+    from benchmark.__main__ import main
+    from benchmark.run import run
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    raw = _raw(["preset=smoke", "methods=[full,lottery_subspace]", "ratios=[1,64]", "seeds=[0]", "epochs=1",
+                "dataset.train_size=256", "burn_in_steps=2", "lr_grid=[0.5,1]", "extension.enabled=true",
+                "extension.max_dims=2", "model.hidden=[16]"])
+    buf = io.StringIO()
+    result = run(build_config(dict(raw, tracking={"uri": uri, "experiment": None})), out=buf)
+    assert "extension wave (thresholds not bracketed by the ratios): lottery_subspace + d = " in buf.getvalue()
+    D = result["leaderboard"].D
+    wave = [o.cell for o in result["outcomes"] if o.cell.method == "lottery_subspace" and o.cell.ratio != 64.0]
+    assert len(wave) == 2 * 2 and len({c.d for c in wave}) == 2  # 2 new d x 2 candidate lrs
+    assert all(c.d != round(D / 64) and 1 <= c.d < D for c in wave)
+    assert all(o.status == "FINISHED" for o in result["outcomes"])
+    ratios = {row.method: sorted(row.acc) for row in result["leaderboard"].rows}
+    assert len(ratios["lottery_subspace"]) == 3
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("mnist1d-mlp").experiment_id
+    child = client.search_runs([exp], filter_string=f"attributes.run_name = '{wave[0].name}'")[0].info.run_id
+    monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "empty-cache"))
+    capsys.readouterr()
+    assert main(["reproduce", child, "--tracking-uri", uri]) == 0
+    assert "reproduced (exactly" in capsys.readouterr().out

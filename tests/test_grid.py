@@ -35,7 +35,7 @@ OVERRIDES = ["methods=all", "ratios=[1,4,32]", "seeds=[0,1]", "epochs=2", "batch
 
 def test_plan_gives_every_method_the_same_d_at_each_ratio():
     cfg, data, flat, cells, _ = _setup(OVERRIDES)
-    assert len(cells) == 2 * (1 + 8 * 2)
+    assert len(cells) == 2 * (1 + 9 * 2)
     for ratio in (4.0, 32.0):
         assert {c.d for c in cells if c.ratio == ratio} == {round(flat.D / ratio)}
     assert {(c.ratio, c.d) for c in cells if c.method == "full"} == {(1.0, flat.D)}
@@ -49,7 +49,7 @@ def test_every_cell_gets_the_same_number_of_candidate_lrs_around_its_family_cent
     by_cell = {}
     for c in cells:
         by_cell.setdefault((c.method, c.ratio, c.seed), []).append(c.lr)
-    assert len(by_cell) == 2 * (1 + 8) and all(len(v) == 3 for v in by_cell.values())
+    assert len(by_cell) == 2 * (1 + 9) and all(len(v) == 3 for v in by_cell.values())
     assert by_cell[("full", 1.0, 0)] == by_cell[("lottery_ticket", 4.0, 1)] == [0.003, 0.01, 0.03]
     assert by_cell[("random_affine", 4.0, 0)] == by_cell[("lottery_subspace_t", 4.0, 0)] == [0.009, 0.03, 0.09]
     assert len({c.name for c in cells}) == len(cells)

@@ -158,3 +158,46 @@ def test_lottery_subspace_without_completion_fails_clearly_when_d_exceeds_the_tr
         else:
             with pytest.raises(MemberError, match=f"trajectory spans only {steps} directions"):
                 build_subspace("lottery_subspace", p, steps + 1)
+
+
+def test_independent_trajectory_is_another_run_whose_endpoint_the_subspace_does_not_contain():
+    """lottery_subspace_indep: principal directions of a run from the same w0 under another data order.
+    The reference's subspace holds its own endpoint w_T - w0 exactly; the independent one does not."""
+    from tests.conftest import blobs
+    from benchmark.flat import FlatModel
+    from benchmark.methods import principal_dims
+
+    data = blobs()
+    make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[16])
+    flat = FlatModel.of(make())
+    w0 = torch.stack([init_weights(make, 0)])
+    steps = CFG.epochs * 4
+    p = prepare([0], w0, flat, data, CFG, {"full_run", "indep_run"}, [], 0, basis_dim=steps)[0]
+    assert p.rank == p.indep_rank == steps
+    ref, ind = build_subspace("lottery_subspace", p, steps), build_subspace("lottery_subspace_indep", p, steps)
+    rows = ind.projection.directions[0]
+    torch.testing.assert_close(rows @ rows.T, torch.eye(steps), atol=1e-5, rtol=0)
+    alone = prepare([0], w0, flat, data, CFG, {"full_run"}, [], 0, basis_dim=steps)[0]
+    torch.testing.assert_close(alone.basis, p.basis)  # batching the independent run changes nothing
+    from benchmark.prep import data_seed
+    from benchmark.train import Group, train_population
+    from subspaces import IdentityProjection, Subspace
+
+    end = train_population(flat, [Group(Subspace(w0.clone(), IdentityProjection(1, flat.D)), CFG.lr, (data_seed(0),))],
+                           data, CFG).weights[0] - w0[0]
+    residual = lambda r: float((end - r.T @ (r @ end)).norm() / end.norm())
+    assert residual(ref.projection.directions[0]) < 1e-3
+    assert residual(rows) > 0.05
+    assert principal_dims("lottery_subspace_indep", p, steps) == steps
+    assert principal_dims("random_affine", p, steps) is None
+    assert prep_steps("lottery_subspace_indep", p, steps) == p.full_steps
+
+
+def test_principal_dims_counts_the_trajectory_part_of_a_completed_basis(setup):
+    flat, _, preps, dims, _ = setup
+    from benchmark.methods import principal_dims
+
+    p = preps[0]
+    assert p.rank < dims[0]  # the fixture's trajectory is shorter than the largest d: completed
+    assert principal_dims("lottery_subspace", p, dims[0]) == p.rank
+    assert principal_dims("lottery_subspace_t", p, 3) == 3

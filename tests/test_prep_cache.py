@@ -13,7 +13,7 @@ from leaderboards.source import records_from_mlflow
 from tests.test_cli import _raw
 
 OVERRIDES = ["methods=[lottery_ticket_t,lottery_subspace]", "ratios=[64]", "seeds=[0,1]", "epochs=1",
-             "dataset.train_size=256", "burn_in_steps=2", "lr_grid=[1]"]
+             "dataset.train_size=256", "burn_in_steps=2", "lr_grid=[1]", "extension.enabled=false"]
 
 
 @pytest.fixture

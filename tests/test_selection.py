@@ -70,7 +70,8 @@ def test_shuffled_test_labels_change_no_selection(monkeypatch, tmp_path):
         cfg = build_config(dict(raw, tracking={"uri": f"sqlite:///{tmp_path}/t{i}.db", "experiment": None}))
         results.append(run(cfg, out=open(os.devnull, "w")))
     lrs = [{(row.method, r): lr for row in res["leaderboard"].rows for r, lr in row.lrs.items()} for res in results]
-    assert lrs[0] == lrs[1] and len(lrs[0]) == 1 + 2 * 1
+    # Every cell, those of the extension wave included (decided on validation too), selects the same lr.
+    assert lrs[0] == lrs[1] and len(lrs[0]) >= 1 + 2 * 1
     test_accs = [{o.cell.name: o.metrics["test_acc"] for o in res["outcomes"]} for res in results]
     assert test_accs[0] != test_accs[1]  # the test split really changed
     val_accs = [{o.cell.name: o.metrics["val_acc"] for o in res["outcomes"]} for res in results]
@@ -101,6 +102,6 @@ def test_the_preparation_uses_the_reference_lr_selected_on_validation(monkeypatc
             full.setdefault(o.cell.lr, []).append(o.metrics["val_acc"])
     best = max((lr for lr, v in full.items() if all(map(math.isfinite, v))), key=lambda lr: sum(full[lr]))
     assert result["reference_lr"] == best == pytest.approx(1e-2)
-    assert seen == [best]
+    assert set(seen) == {best}  # the extension wave, if any, prepares with the same recipe
     members = [o for o in result["outcomes"] if o.cell.method == "lottery_ticket_t"]
     assert len(members) == 3 * 2  # 3 candidates x 2 seeds at the one ratio

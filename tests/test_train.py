@@ -150,3 +150,31 @@ def test_streamed_dataset_trains_exactly_like_a_resident_one(data):
     runs = [train_population(flat, [Group(_dense(flat, 30, seed=2).to("cuda"), 5e-2, (7,))], d, CFG)
             for d in (resident, streamed)]
     assert runs[0].metrics == runs[1].metrics
+
+
+def test_anchor_accuracy_is_the_model_evaluated_at_its_offset(flat, data):
+    """theta0_* is each member at θ = 0, i.e. w = b: its anchor (masked, for pruning), before training."""
+    idx = torch.randperm(flat.D, generator=torch.Generator().manual_seed(3))[: flat.D // 3].sort().values
+    masked = torch.zeros(1, flat.D)
+    masked[0, idx] = flat.flatten()[idx]
+    groups = [Group(_dense(flat, 20, seed=4), 5e-2, (0,)),
+              Group(Subspace(masked, CoordinateProjection(idx[None], flat.D)), 1e-2, (0,))]
+    res = train_population(flat, groups, data, CFG)
+    for k, b in enumerate([groups[0].subspace.offset, masked]):
+        acc_test, _ = evaluate(flat, b, data.x_test, data.y_test, 512)
+        acc_val, _ = evaluate(flat, b, data.x_val, data.y_val, 512)
+        assert res.metrics[k]["theta0_test_acc"] == float(acc_test[0])
+        assert res.metrics[k]["theta0_val_acc"] == float(acc_val[0])
+        assert res.metrics[k]["test_acc"] > res.metrics[k]["theta0_test_acc"]  # training moved it
+
+
+def test_a_group_may_train_theta_with_its_own_optimizer(flat, data):
+    """Group.optimizer overrides the config's for that group alone (SGD on θ of general subspaces)."""
+    cfg = TrainConfig(epochs=2, batch_size=32, optimizer="adam")
+    sgd_cfg = TrainConfig(epochs=2, batch_size=32, optimizer="sgd")
+    mixed = train_population(flat, [Group(_identity(flat), 1e-2, (0,)), Group(_dense(flat, 30, seed=2), 5e-2, (0,), "sgd")],
+                             data, cfg)
+    adam = train_population(flat, [Group(_identity(flat), 1e-2, (0,))], data, cfg)
+    sgd = train_population(flat, [Group(_dense(flat, 30, seed=2), 5e-2, (0,))], data, sgd_cfg)
+    torch.testing.assert_close(mixed.weights[0], adam.weights[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(mixed.weights[1], sgd.weights[0], rtol=1e-5, atol=1e-6)
