@@ -82,8 +82,9 @@ def publish_leaderboard(client, parent: str, records: list[dict], dataset: str, 
 
 def outcome_record(o: MemberOutcome, D: int, num_classes: int, run_id: str | None = None) -> dict:
     """One member as the leaderboard reads it (the same keys a logged child run gives)."""
-    return dict(method=o.cell.method, ratio=o.cell.ratio, d=o.cell.d, D=D, seed=o.cell.seed, lr=o.cell.lr,
-                status=o.status, num_classes=num_classes, run_id=run_id, **o.metrics)
+    m = METHODS[o.cell.method]
+    return dict(method=o.cell.method, family=m.family, anchor=m.anchor, ratio=o.cell.ratio, d=o.cell.d, D=D,
+                seed=o.cell.seed, lr=o.cell.lr, status=o.status, num_classes=num_classes, run_id=run_id, **o.metrics)
 
 
 PROVENANCE = "provenance.json"  # on the parent run

@@ -30,12 +30,18 @@ class MethodRow:
     prep_steps: float
     acc: dict[float, dict]  # ratio -> summary (mean, std, n, failed, d)
     lrs: dict[float, float | None] = field(default_factory=dict)  # ratio -> selected lr (None: every lr failed)
+    D: int = 0
+    anchor: str = "w0"  # the offset's origin: "w0" or "wt"
+    theta0_acc: dict[float, float] = field(default_factory=dict)  # ratio -> seed-mean test acc at θ = 0 (w = b)
+    # ratio -> (fewest, most) principal directions over seeds, where a lottery basis is partly random (r < d)
+    principal: dict[float, tuple[int, int]] = field(default_factory=dict)
+    at_theta0: bool = False  # the target is reached already at θ = 0 where the threshold is: no subspace result
 
     @property
     def compression(self) -> float | None:
-        return None if self.threshold is None or self.threshold.d is None else self.D / self.threshold.d
-
-    D: int = 0
+        if self.threshold is None or self.threshold.d is None or self.at_theta0:
+            return None
+        return self.D / self.threshold.d
 
 
 @dataclass
@@ -54,6 +60,7 @@ class Leaderboard:
     seeds: list = field(default_factory=list)  # the seeds; row s of every per-seed array below is seeds[s]
     # method -> ratio -> (S,) test accuracy per seed (NaN: failed), for paired comparisons
     seed_acc: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)
+    anchors: dict[str, float] = field(default_factory=dict)  # "w0" / "wt" -> seed-mean test acc of the anchor alone
 
 
 def _matrix(records, method, metric, ratios, seeds):
@@ -102,7 +109,11 @@ def build(records: list[dict], dataset: str = "", model: str = "", eps: list[flo
             at_d = min(float(r["d"]) for r in at)
             prep = [float(r.get("prep_steps", 0) or 0) for r in at if float(r["d"]) == at_d]
         lrs = {ratio: None if chosen[(m, ratio)] == FAILED else chosen[(m, ratio)] for ratio in ratios}
-        rows.append(MethodRow(m, threshold, float(np.mean(prep)) if prep else 0.0, acc, lrs, D))
+        row = MethodRow(m, threshold, float(np.mean(prep)) if prep else 0.0, acc, lrs, D,
+                        anchor=str(rs[0].get("anchor") or "w0"), theta0_acc=_cell_means(rs, "theta0_test_acc"),
+                        principal=_partly_random(rs))
+        row.at_theta0 = _reached_at_theta0(row, ds, ratios)
+        rows.append(row)
         train = _matrix(records, m, "train_acc", ratios, seeds)
         success[m] = success_probability(train, eps)
         success_ds[m] = ds
@@ -118,7 +129,71 @@ def build(records: list[dict], dataset: str = "", model: str = "", eps: list[flo
     all_ratios = sorted({float(r["ratio"]) for r in records})
     full_train = [float(r["train_acc"]) for r in records if r["method"] == "full" and r["status"] == "FINISHED"]
     return Leaderboard(dataset, model, D, all_ratios, full_acc, rows, float(np.mean(full_train)) if full_train
-                       else math.nan, eps, success, success_ds, dstar_eps, seeds, seed_acc)
+                       else math.nan, eps, success, success_ds, dstar_eps, seeds, seed_acc, _anchors(records))
+
+
+def _finite(values) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
+def _cell_means(rs: list[dict], metric: str) -> dict[float, float]:
+    """ratio -> seed-mean of a metric over one method's (selected) records, where any seed logged it."""
+    out = {}
+    for ratio in {float(r["ratio"]) for r in rs}:
+        vals = _finite(r.get(metric) for r in rs if float(r["ratio"]) == ratio)
+        if vals:
+            out[ratio] = float(np.mean(vals))
+    return out
+
+
+def _partly_random(rs: list[dict]) -> dict[float, tuple[int, int]]:
+    """ratio -> (fewest, most) principal directions over seeds, for cells whose lottery basis holds fewer
+    principal directions than d (the rest is random completion)."""
+    out = {}
+    for ratio in {float(r["ratio"]) for r in rs}:
+        cell = [r for r in rs if float(r["ratio"]) == ratio]
+        dims = _finite(r.get("principal_dims") for r in cell)
+        if dims and min(dims) < int(cell[0]["d"]):
+            out[ratio] = (int(min(dims)), int(max(dims)))
+    return out
+
+
+def _reached_at_theta0(row: MethodRow, ds: list[float], ratios: list[float]) -> bool:
+    """Whether the model at θ = 0 (w = b) already reaches the target at the first d that reaches it:
+    then the 'threshold' measures the anchor, not training in the subspace."""
+    t = row.threshold
+    if t is None or t.d is None:
+        return False
+    at = min((r for d, r in zip(ds, ratios) if d >= t.d - 1e-9), key=lambda r: -r, default=None)
+    return at is not None and row.theta0_acc.get(at, -math.inf) >= t.target
+
+
+def _anchors(records: list[dict]) -> dict[str, float]:
+    """"w0" / "wt" -> seed-mean test accuracy of the anchor alone: members of general subspaces at θ = 0
+    (their offset is the whole anchor; a pruned offset is masked)."""
+    out = {}
+    for anchor in ("w0", "wt"):
+        by_seed = {}
+        for r in records:
+            if r.get("family") == "general" and r.get("anchor") == anchor:
+                v = _finite([r.get("theta0_test_acc")])
+                if v:
+                    by_seed.setdefault(r["seed"], v[0])
+        if by_seed:
+            out[anchor] = float(np.mean(list(by_seed.values())))
+    return out
+
+
+ANCHOR_NAMES = {"w0": "w0", "wt": "w_t"}
+
+
+def anchors_note(lb: Leaderboard) -> str:
+    """The line that says what each anchor scores alone (θ = 0), so a reader credits training, not the anchor."""
+    if not lb.anchors:
+        return ""
+    parts = [f"{ANCHOR_NAMES[a]} alone {v:.3f}" for a, v in lb.anchors.items()]
+    return ("anchors at θ = 0 (test accuracy, seed mean): " + ", ".join(parts)
+            + "; a threshold the anchor reaches by itself is reported as 'reached at θ = 0', not ranked")
 
 
 CONVERGED = 0.98  # train accuracy at which a reference counts as converged (trained to fit its data)
@@ -153,7 +228,8 @@ def lr_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
 
 def table_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the ranked table, as strings."""
-    header = ["rank", "method", "d*90 [95% CI]", "D/d*90"] + [f"acc @ D/d={r:g}" for r in lb.ratios] + ["prep steps"]
+    header = (["rank", "method", "d*90 [95% CI]", "D/d*90", "acc at θ = 0"] + [f"acc @ D/d={r:g}" for r in lb.ratios]
+              + ["prep steps"])
     out = []
     rank = 0
     n = table_n(lb)
@@ -161,17 +237,42 @@ def table_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
         if row.method == "full":
             dcell, comp, rk = f"{lb.D:,} (reference)", "1", "-"
         else:
-            rank += 1
-            rk = str(rank)
             t = row.threshold
+            rank += not row.at_theta0  # an anchor's own result is no subspace result: not ranked
+            rk = "-" if row.at_theta0 else str(rank)
             if t is None or t.d is None:
                 dcell, comp = "not reached" if t is None else format_threshold(t, n), "-"
+                if t is not None:  # an open bound: say how far it was looked for
+                    dcell += f" (> {max(row.acc[r]['d'] for r in row.acc):,} tested)"
+            elif row.at_theta0:
+                dcell, comp = f"reached at θ = 0 ({ANCHOR_NAMES.get(row.anchor, row.anchor)} alone)", "-"
             else:
                 dcell = format_threshold(t, n)  # "≤ d" when reached at the smallest tested d: test smaller ones
                 comp = f"{'≥ ' if t.upper_bound else ''}{row.compression:,.1f}"
-        accs = ["" if row.acc.get(r) is None else format_acc(row.acc[r], n) for r in lb.ratios]
-        out.append([rk, row.method, dcell, comp] + accs + [f"{row.prep_steps:,.0f}"])
+        accs = ["" if row.acc.get(r) is None else format_acc(row.acc[r], n) + _basis_label(row, r) for r in lb.ratios]
+        out.append([rk, row.method, dcell, comp, _theta0_cell(row)] + accs + [f"{row.prep_steps:,.0f}"])
     return header, out
+
+
+def _basis_label(row: MethodRow, ratio: float) -> str:
+    """' (r principal + d - r random)' for a lottery cell whose basis is partly random completion."""
+    if ratio not in row.principal:
+        return ""
+    lo, hi = row.principal[ratio]
+    d = row.acc[ratio]["d"]
+    r = f"{lo:,}" if lo == hi else f"{lo:,}-{hi:,}"
+    rest = f"{d - lo:,}" if lo == hi else f"{d - hi:,}-{d - lo:,}"
+    return f" ({r} principal + {rest} random)"
+
+
+def _theta0_cell(row: MethodRow) -> str:
+    """The member at θ = 0 (w = b): one value when it is the same at every d (an unmasked anchor), else
+    the range over d (a pruned anchor depends on the mask)."""
+    vals = list(row.theta0_acc.values())
+    if not vals:
+        return ""
+    lo, hi = min(vals), max(vals)
+    return f"{lo:.3f}" if hi - lo < 0.0005 else f"{lo:.3f}-{hi:.3f}"
 
 
 # --- seeds and paired comparisons (n stated once; each method vs the next in the ranking) ---
@@ -226,8 +327,18 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 def to_markdown(lb: Leaderboard) -> str:
     """The reference line, the ranked table, and the learning rate each cell selected on validation."""
     return "\n".join([reference_note(lb), "", *_markdown_table(*table_rows(lb)), "", seeds_note(lb),
+                      *_notes(lb, blank=True),
                       *paired_section(lb, _markdown_table), "",
                       "Learning rate selected on validation per cell:", "", *_markdown_table(*lr_rows(lb))])
+
+
+def _notes(lb: Leaderboard, blank: bool = False) -> list[str]:
+    """The anchors' own accuracy and what a partly random lottery cell is, each a line (markdown: a paragraph)."""
+    lines = [anchors_note(lb)]
+    if any(row.principal for row in lb.rows):
+        lines.append("(r principal + k random): a lottery basis of d directions whose trajectory spans only r; the "
+                     "other k are random orthonormal completion, so the cell is partly a random subspace")
+    return [x for line in lines if line for x in (["", line] if blank else [line])]
 
 
 def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -238,7 +349,7 @@ def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def to_text(lb: Leaderboard) -> str:
     """The same as to_markdown, for a terminal: aligned columns."""
-    return "\n".join([reference_note(lb), "", *_text_table(*table_rows(lb)), seeds_note(lb),
+    return "\n".join([reference_note(lb), "", *_text_table(*table_rows(lb)), seeds_note(lb), *_notes(lb),
                       *paired_section(lb, _text_table), "",
                       "learning rate selected on validation per cell:", *_text_table(*lr_rows(lb))])
 
@@ -250,23 +361,26 @@ def to_csv(lb: Leaderboard) -> str:
     acc_cols = ([f"acc_mean_r{r:g}" for r in lb.ratios] + [f"acc_std_r{r:g}" for r in lb.ratios]
                 + [f"lr_r{r:g}" for r in lb.ratios])
     new_cols = ["dstar90_n", "dstar90_low_open", "dstar90_high_open", "dstar90_seeds"] + [
-        f"acc_n_r{r:g}" for r in lb.ratios]  # appended: readers by column position keep working
+        f"acc_n_r{r:g}" for r in lb.ratios] + ["reached_at_theta0"] + [f"theta0_acc_r{r:g}" for r in lb.ratios] + [
+        f"principal_r{r:g}" for r in lb.ratios]  # appended: readers by column position keep working
     w.writerow(["rank", "method", "D", "dstar90", "dstar90_low", "dstar90_high", "dstar90_upper_bound",
                 "compression90", "prep_steps"] + acc_cols + new_cols)
     rank = 0
     num = lambda v, p=6: "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{p}g}"
     for row in lb.rows:
         t = row.threshold
-        rank += row.method != "full"
+        rank += row.method != "full" and not row.at_theta0
         means = [num(row.acc[r]["mean"]) if r in row.acc else "" for r in lb.ratios]
         stds = [num(row.acc[r]["std"]) if r in row.acc else "" for r in lb.ratios]
         lrs = [num(row.lrs.get(r)) for r in lb.ratios]
         ns = [str(row.acc[r]["n"]) if r in row.acc else "" for r in lb.ratios]
         extra = [t.n, int(t.low_open), int(t.high_open), _seeds_text(t)] if t else ["", "", "", ""]
-        w.writerow([0 if row.method == "full" else rank, row.method, lb.D,
+        w.writerow([0 if row.method == "full" else "" if row.at_theta0 else rank, row.method, lb.D,
                     num(t.d if t else float(lb.D)), num(t.low if t else None), num(t.high if t else None),
                     int(bool(t and t.upper_bound)), num(row.compression if t else 1.0), num(row.prep_steps)]
-                   + means + stds + lrs + extra + ns)
+                   + means + stds + lrs + extra + ns + [int(row.at_theta0)]
+                   + [num(row.theta0_acc.get(r)) for r in lb.ratios]
+                   + [str(row.principal[r][0]) if r in row.principal else "" for r in lb.ratios])
     return buf.getvalue()
 
 
@@ -298,4 +412,5 @@ def to_html(lb: Leaderboard) -> str:
     return (f"<html><head><meta charset='utf-8'><title>{lb.dataset}-{lb.model}</title></head><body>"
             f"<h1>{esc(lb.dataset)} / {esc(lb.model)} (D = {lb.D:,})</h1><p>{esc(reference_note(lb))}</p>"
             f"<table border='1' cellpadding='4'><tr>{head}</tr>{body}</table><p>{esc(seeds_note(lb))}</p>"
-            f"<p><img src='accuracy_vs_compression.png' width='720'></p></body></html>")
+            + "".join(f"<p>{esc(line)}</p>" for line in _notes(lb)) +
+            "<p><img src='accuracy_vs_compression.png' width='720'></p></body></html>")

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from leaderboards.build import CONVERGED, Leaderboard  # noqa: E402
+from leaderboards.build import ANCHOR_NAMES, CONVERGED, Leaderboard  # noqa: E402
 
 # One colour per family, one line style per anchor: pruning in warm colours, general subspaces in cool ones.
 STYLE = {
@@ -23,6 +23,7 @@ STYLE = {
     "burn_in_affine": ("#6baed6", "-", "o"),
     "lottery_subspace": ("#08519c", "--", "D"),
     "lottery_subspace_t": ("#08519c", "-", "D"),
+    "lottery_subspace_indep": ("#54278f", "--", "P"),
 }
 
 
@@ -42,8 +43,17 @@ def accuracy_vs_compression(lb: Leaderboard, path: Path) -> Path:
         label = row.method
         if row.compression is not None:
             label += f"  (D/d*90 {'≥' if row.threshold.upper_bound else '='} {row.compression:,.0f})"
+        if row.at_theta0:
+            label += "  (target reached at θ = 0)"
         ax.plot(ratios, mean, ls=ls, marker=marker, color=color, label=label, lw=1.8, ms=5)
         ax.fill_between(ratios, mean - std, mean + std, color=color, alpha=0.12, lw=0)
+        partly = [r for r in ratios if r in row.principal]
+        if partly:  # a lottery basis that is partly random completion: hollow, white-filled markers
+            ax.plot(partly, [row.acc[r]["mean"] for r in partly], ls="none", marker=marker, ms=7, color=color,
+                    markerfacecolor="white", zorder=3)
+    for anchor, acc in lb.anchors.items():
+        ax.axhline(acc, color="grey", lw=1, ls="-." if anchor == "w0" else "--",
+                   label=f"{ANCHOR_NAMES[anchor]} alone, θ = 0 ({acc:.3f})")
     if math.isfinite(lb.full_acc):
         converged = "" if lb.full_train_acc >= CONVERGED else ", NOT CONVERGED"
         ax.axhline(lb.full_acc, color="black", lw=1.2,
@@ -57,7 +67,9 @@ def accuracy_vs_compression(lb: Leaderboard, path: Path) -> Path:
     ax.set_ylabel("test accuracy (mean ± std over seeds)")
     ax.set_title(f"{lb.dataset} / {lb.model}, D = {lb.D:,}: which method compresses furthest")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left", title="dashed: offset w0, solid: offset w_t", title_fontsize=8)
+    partly = any(row.principal for row in lb.rows)
+    ax.legend(fontsize=8, loc="lower left", title_fontsize=8, title="dashed: offset w0, solid: offset w_t"
+              + ("\nhollow: lottery basis partly random (r principal + d - r random)" if partly else ""))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

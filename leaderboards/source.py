@@ -77,6 +77,8 @@ def record_from_row(row) -> dict | None:
     num = lambda k: float(get(k)) if get(k) is not None and not _isnan(get(k)) else math.nan
     return {
         "method": method,
+        "family": get("params.family"),
+        "anchor": get("params.anchor"),
         "dataset": get("params.dataset"),
         "model": get("params.model"),
         "D": int(float(get("params.D"))),

@@ -228,11 +228,11 @@ def test_leaderboard_ranks_by_compression_and_marks_not_reached():
     assert "accuracy: mean ± std over n = 3 seeds" in md  # n stated once, not per cell
     csv = to_csv(lb).splitlines()
     assert csv[0].startswith("rank,method,D,dstar90")
-    assert csv[0].endswith(",dstar90_n,dstar90_low_open,dstar90_high_open,dstar90_seeds,"
-                           "acc_n_r1,acc_n_r2,acc_n_r10,acc_n_r100")  # new columns only at the end
+    assert (",dstar90_n,dstar90_low_open,dstar90_high_open,dstar90_seeds,acc_n_r1,acc_n_r2,acc_n_r10,acc_n_r100,"
+            "reached_at_theta0,") in csv[0]  # new columns only at the end
     assert csv[2].startswith("1,random_affine,1000,100,100,100,0,10,")
-    assert csv[2].endswith(",3,0,0,100;100;100;,,3,3,3")  # seed 9 ran only for random_pruning (and failed)
-    assert csv[3].endswith(",3,0,1,>500;>500;>500;,,3,3,3")
+    assert ",3,0,0,100;100;100;,,3,3,3,0," in csv[2]  # seed 9 ran only for random_pruning (and failed)
+    assert ",3,0,1,>500;>500;>500;,,3,3,3,0," in csv[3]
     # random_pruning never reaches the target: each seed only bounds the comparison, so it is one-sided.
     assert ("| random_affine | random_pruning | ≤ -0.70 [-∞, -0.70] | ≤ ×0.2 [0, 0.2] | 3 | random_affine < "
             "random_pruning (one-sided, 3 of 3 seeds censored; CI excludes 0) |") in md
@@ -387,3 +387,42 @@ def test_committed_golden_smoke_leaderboard_covers_every_method():
     rows = list(csv.DictReader(path.open()))
     assert {r["method"] for r in rows} == set(METHODS)
     assert all(r["acc_mean_r1"] for r in rows if r["method"] == "full")
+
+
+def _member(method, ratio, seed, acc, D=1000, **extra):
+    return dict(method=method, ratio=ratio, d=round(D / ratio), D=D, seed=seed, lr=0.01, status="FINISHED",
+                val_acc=acc, val_loss=1.0, test_acc=acc, train_acc=1.0, **extra)
+
+
+def test_a_threshold_the_anchor_reaches_alone_is_reported_as_such_and_not_ranked():
+    """burn_in-like: w_t alone (θ = 0) already scores above the target; a w0 method reaches it by training."""
+    recs = []
+    for s in range(3):
+        recs.append(_member("full", 1.0, s, 0.95, theta0_test_acc=0.1, family="full", anchor="w0"))
+        for ratio in (10.0, 100.0):
+            recs.append(_member("anchored", ratio, s, 0.93, theta0_test_acc=0.90, family="general", anchor="wt"))
+            recs.append(_member("trained", ratio, s, 0.9 if ratio == 10.0 else 0.5, theta0_test_acc=0.1,
+                                family="general", anchor="w0"))
+    lb = build(recs)
+    rows = {row.method: row for row in lb.rows}
+    assert rows["anchored"].at_theta0 and rows["anchored"].compression is None
+    assert not rows["trained"].at_theta0 and 10 < rows["trained"].compression < 100
+    assert lb.anchors == {"w0": pytest.approx(0.1), "wt": pytest.approx(0.9)}
+    md = to_markdown(lb)
+    assert re.search(r"\| - \| anchored \| reached at θ = 0 \(w_t alone\) \| - \| 0\.900 \|", md)
+    assert re.search(r"\| 1 \| trained \| 77 ", md)
+    assert "anchors at θ = 0 (test accuracy, seed mean): w0 alone 0.100, w_t alone 0.900" in md
+    assert to_csv(lb).splitlines()[0].split(",").count("reached_at_theta0") == 1
+
+
+def test_a_partly_random_lottery_basis_is_labelled_in_the_table():
+    recs = [_member("full", 1.0, 0, 0.95)]
+    for ratio, dims in ((4.0, 180), (40.0, 25)):  # rank 180 < d = 250: partly random; d = 25 all principal
+        recs.append(_member("lottery_subspace", ratio, 0, 0.9, principal_dims=float(dims)))
+    lb = build(recs)
+    row = next(r for r in lb.rows if r.method == "lottery_subspace")
+    assert row.principal == {4.0: (180, 180)}
+    md = to_markdown(lb)
+    assert "0.900 (180 principal + 70 random)" in md
+    assert "(25 principal" not in md
+    assert "partly a random subspace" in md
