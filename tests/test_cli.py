@@ -153,6 +153,8 @@ def _raw(overrides):
         (["lr_grid=[1,-3]"], "lr_grid entry -3 is not positive"),
         (["lr_grid=[1,fast]"], "lr_grid entry 'fast' is not a number; accepted:"),
         (["optimizer=lion"], "unknown optimizer 'lion'; accepted: adam, sgd"),
+        (["subspace_optimizer=lion"], "unknown subspace_optimizer 'lion'; accepted: adam, sgd"),
+        (["extension.max_dims=0"], "extension.max_dims must be >= 1"),
         (["imp.fraction=1.5"], "imp.fraction must be in (0, 1)"),
         (["device=tpu"], "unknown device 'tpu'; accepted: auto, cpu, cuda"),
     ],
