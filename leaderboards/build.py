@@ -215,20 +215,25 @@ def reference_note(lb: Leaderboard) -> str:
             f"'90% of the reference' threshold rests on an under-trained network (train longer: epochs=)")
 
 
+def ratio_text(r: float) -> str:
+    """A compression ratio for a reader: 4, 1024, 26.2, 2.52 (an extension wave's D/d has many digits)."""
+    return f"{r:.0f}" if r >= 100 else f"{r:.3g}"
+
+
 def _fmt_lr(v: float | None) -> str:
     return "-" if v is None else "n/a" if math.isnan(v) else f"{v:g}"
 
 
 def lr_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the table of selected learning rates (one per method and D/d)."""
-    header = ["method"] + [f"lr @ D/d={r:g}" for r in lb.ratios]
+    header = ["method"] + [f"lr @ D/d={ratio_text(r)}" for r in lb.ratios]
     return header, [[row.method] + ["" if r not in row.lrs else _fmt_lr(row.lrs[r]) for r in lb.ratios]
                     for row in lb.rows]
 
 
 def table_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the ranked table, as strings."""
-    header = (["rank", "method", "d*90 [95% CI]", "D/d*90", "acc at θ = 0"] + [f"acc @ D/d={r:g}" for r in lb.ratios]
+    header = (["rank", "method", "d*90 [95% CI]", "D/d*90", "acc at θ = 0"] + [f"acc @ D/d={ratio_text(r)}" for r in lb.ratios]
               + ["prep steps"])
     out = []
     rank = 0

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from leaderboards.build import ANCHOR_NAMES, CONVERGED, Leaderboard  # noqa: E402
+from leaderboards.build import ANCHOR_NAMES, CONVERGED, Leaderboard, ratio_text  # noqa: E402
 
 # One colour per family, one line style per anchor: pruning in warm colours, general subspaces in cool ones.
 STYLE = {
@@ -32,7 +32,7 @@ def _style(method: str):
 
 
 def accuracy_vs_compression(lb: Leaderboard, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    fig, ax = plt.subplots(figsize=(11, 5), dpi=120)
     for row in lb.rows:
         if row.method == "full":
             continue
@@ -61,15 +61,16 @@ def accuracy_vs_compression(lb: Leaderboard, path: Path) -> Path:
         ax.axhline(0.9 * lb.full_acc, color="black", lw=1, ls=":", label="90% of full")
     ax.set_xscale("log")
     tested = [r for r in lb.ratios if r > 1]
-    ax.set_xticks(tested, [f"{r:g}" for r in tested])
+    ax.set_xticks(tested, [ratio_text(r) for r in tested], rotation=45 if len(tested) > 7 else 0)
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("compression D/d (log scale; d = round(D/ratio) trainable scalars)")
     ax.set_ylabel("test accuracy (mean ± std over seeds)")
     ax.set_title(f"{lb.dataset} / {lb.model}, D = {lb.D:,}: which method compresses furthest")
     ax.grid(True, which="both", alpha=0.3)
     partly = any(row.principal for row in lb.rows)
-    ax.legend(fontsize=8, loc="lower left", title_fontsize=8, title="dashed: offset w0, solid: offset w_t"
-              + ("\nhollow: lottery basis partly random (r principal + d - r random)" if partly else ""))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title_fontsize=8,
+              title="dashed: offset w0, solid: offset w_t"
+              + ("\nhollow: lottery basis partly random\n(r principal + d - r random)" if partly else ""))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
