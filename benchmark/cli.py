@@ -81,8 +81,9 @@ def list_everything() -> int:
     print("models:   " + ", ".join(MODELS))
     print("presets:  " + ", ".join(presets))
     print("methods:")
+    width = max(map(len, METHODS))
     for name, m in METHODS.items():
-        print(f"  {name:20s} family={m.family:8s} offset={m.anchor:3s} directions={m.directions}")
+        print(f"  {name:{width}s} family={m.family:8s} offset={m.anchor:3s} directions={m.directions}")
     return 0
 
 

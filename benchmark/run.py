@@ -154,9 +154,11 @@ def setup(cfg: RunConfig):
 
 
 def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None) -> dict:
-    """Run the whole grid in three stages: the reference (`full` at every candidate lr, the lr chosen on
-    validation), the shared preparation with that recipe, then every other member at every candidate lr.
-    Each cell's lr is then selected on validation; the leaderboard reads the selected members only.
+    """Run the whole grid in four stages: the reference (`full` at every candidate lr, the lr chosen on
+    validation), the shared preparation with that recipe, every other member at every candidate lr,
+    then one capped extension wave of d for methods whose threshold the ratios did not bracket
+    (`benchmark.extension`, decided on validation). Each cell's lr is then selected on validation; the
+    leaderboard reads the selected members only.
     Returns {"parent_run_id", "outcomes", "reused", "leaderboard", "uri", "reference_lr", "times"}.
 
     sweep: a benchmark.sweep.Sweep when this is one job of a Hydra multirun; its parent run is then
