@@ -80,7 +80,7 @@ def accuracy_vs_compression(lb: Leaderboard, path: Path) -> Path:
 def success_heatmaps(lb: Leaderboard, path: Path) -> Path:
     methods = [m for m in lb.success if m != "full"]
     cols = min(4, max(1, len(methods)))
-    rows = math.ceil(len(methods) / cols)
+    rows = max(1, math.ceil(len(methods) / cols))  # a run of `full` alone still gets its (empty) figure
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), dpi=110, squeeze=False,
                              sharey=True, constrained_layout=True)
     im = None
@@ -96,6 +96,8 @@ def success_heatmaps(lb: Leaderboard, path: Path) -> Path:
             ax.set_ylabel("train-acc threshold ε", fontsize=8)
     for ax in list(axes.flat)[len(methods):]:
         ax.axis("off")
+    if not methods:
+        axes.flat[0].text(0.5, 0.5, "no method besides the reference (full) was run", ha="center", va="center")
     if im is not None:
         fig.colorbar(im, ax=axes, shrink=0.8, label="P_s(d, ε): share of seeds reaching ε")
     fig.get_layout_engine().set(w_pad=0.05, h_pad=0.1)
