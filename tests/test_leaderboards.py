@@ -426,3 +426,13 @@ def test_a_partly_random_lottery_basis_is_labelled_in_the_table():
     assert "0.900 (180 principal + 70 random)" in md
     assert "(25 principal" not in md
     assert "partly a random subspace" in md
+
+
+def test_a_leaderboard_of_the_reference_alone_still_draws_every_plot(tmp_path):
+    """`methods=[full]` once ended in a matplotlib traceback (a 0-row grid of heatmaps)."""
+    from leaderboards.plots import write_plots
+
+    lb = build([_member("full", 1.0, s, 0.9) for s in range(2)])
+    paths = write_plots(lb, tmp_path)
+    assert [p.name for p in paths] == ["accuracy_vs_compression.png", "success_probability.png", "dstar_eps.png"]
+    assert all(p.stat().st_size > 1000 for p in paths)
