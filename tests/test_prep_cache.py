@@ -78,7 +78,7 @@ def test_rerun_skips_members_finished_with_the_same_hash_and_force_reruns_them(t
 
     monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "cache"))
     few = ["methods=[full,random_affine]", "ratios=[1,16,64]", "seeds=[0]", "epochs=1", "dataset.train_size=256",
-           "lr_grid=[1]"]
+           "lr_grid=[1]", "extension.enabled=false"]
 
     def run(extra=()):
         cfg = build_config(dict(_raw(few + list(extra)), tracking={"uri": f"sqlite:///{tmp_path}/s.db", "experiment": "e"}))
@@ -91,7 +91,7 @@ def test_rerun_skips_members_finished_with_the_same_hash_and_force_reruns_them(t
     assert [r.method for r in again["leaderboard"].rows] == [r.method for r in first["leaderboard"].rows]
     # A new ratio runs only the missing member; force re-runs everything.
     more = run(["ratios=[1,16,64,256]"])
-    assert [o.cell.name for o in more["outcomes"]] == ["random_affine-r256-s0-lr0.03"]
+    assert [o.cell.name for o in more["outcomes"]] == ["random_affine-r256-s0-lr0.1"]
     # Read back from MLflow, a resumed parent's members include the ones it reused (as the sweep's and
     # the `leaderboard --run` verb's leaderboards need).
     uri = f"sqlite:///{tmp_path}/s.db"
@@ -127,7 +127,7 @@ def test_an_unwritable_cache_folder_warns_and_the_run_goes_on(tmp_path, monkeypa
     (tmp_path / "a_file").write_text("not a folder")
     monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "a_file" / "cache"))
     few = ["methods=[full,burn_in_affine]", "ratios=[1,8]", "seeds=[0]", "epochs=1", "dataset.train_size=256",
-           "burn_in_steps=2", "lr_grid=[1]"]
+           "burn_in_steps=2", "lr_grid=[1]", "extension.enabled=false"]
     cfg = build_config(dict(_raw(few), tracking={"uri": f"sqlite:///{tmp_path}/m.db", "experiment": "e"}))
     with pytest.warns(UserWarning, match="not cached: cannot write") as caught:
         result = run_module.run(cfg, out=open(os.devnull, "w"))

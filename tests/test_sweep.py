@@ -17,7 +17,7 @@ import pytest
 from tests.test_cli import _cli, _raw
 
 SMALL = ["preset=smoke", "dataset.train_size=512", "epochs=1", "burn_in_steps=4", "methods=[full,random_affine]",
-         "lr_grid=[1]"]
+         "lr_grid=[1]", "extension.enabled=false"]
 
 
 def _check_sweep(tmp_path, proc, jobs: int, uri: str | None = None):
