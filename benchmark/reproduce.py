@@ -53,7 +53,7 @@ def _load(client, run_id: str):
     return child, texts["config.json"], texts[PROVENANCE]
 
 
-def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, out=sys.stdout) -> bool:
+def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, out=None) -> bool:
     """Re-run member `run_id`; print logged vs reproduced metrics; True when all agree within rtol."""
     from benchmark import tracking
     from benchmark.config import RunConfig
@@ -63,6 +63,7 @@ def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, o
     from benchmark.prep import Preparation, init_weights
     from benchmark.run import setup, shared_preparation
 
+    out = out or sys.stdout  # the stream of the call, not the one at import (a test may have swapped it)
     say = lambda msg: print(msg, file=out, flush=True)
     client = tracking.connect(tracking.resolve_uri(tracking_uri))  # a bad URI fails clearly; nothing is written
     child, config, provenance = _load(client, run_id)

@@ -153,7 +153,7 @@ def setup(cfg: RunConfig):
     return device, data, make_module, FlatModel.of(make_module().to(device))
 
 
-def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None) -> dict:
+def run(cfg: RunConfig, out=None, sweep=None, job_name: str | None = None) -> dict:
     """Run the whole grid in four stages: the reference (`full` at every candidate lr, the lr chosen on
     validation), the shared preparation with that recipe, every other member at every candidate lr,
     then one capped extension wave of d for methods whose threshold the ratios did not bracket
@@ -165,6 +165,7 @@ def run(cfg: RunConfig, out=sys.stdout, sweep=None, job_name: str | None = None)
     the sweep's, in the sweep's store and experiment."""
     from tqdm import tqdm
 
+    out = out or sys.stdout  # the stream of the call, not the one at import (a test may have swapped it)
     say = lambda msg: print(msg, file=out, flush=True)
     if sweep is not None:
         cfg = dataclasses.replace(cfg, tracking_uri=sweep.uri, experiment=sweep.experiment)
