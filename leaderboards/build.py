@@ -73,9 +73,7 @@ def _matrix(records, method, metric, ratios, seeds):
 
 
 def build(records: list[dict], dataset: str = "", model: str = "", eps: list[float] | None = None,
-          delta: float = 0.5, fraction: float = 0.9, n_boot: int | None = None) -> Leaderboard:
-    """n_boot: unused (the d*90 interval is no longer a bootstrap, see `leaderboards.threshold`); kept
-    so callers that pass it still work."""
+          delta: float = 0.5, fraction: float = 0.9) -> Leaderboard:
     if not records:
         raise ValueError("no runs to build a leaderboard from")
     chosen = select(records)
@@ -164,7 +162,7 @@ def _reached_at_theta0(row: MethodRow, ds: list[float], ratios: list[float]) -> 
     t = row.threshold
     if t is None or t.d is None:
         return False
-    at = min((r for d, r in zip(ds, ratios) if d >= t.d - 1e-9), key=lambda r: -r, default=None)
+    at = max((r for d, r in zip(ds, ratios) if d >= t.d - 1e-9), default=None)  # the smallest such d
     return at is not None and row.theta0_acc.get(at, -math.inf) >= t.target
 
 

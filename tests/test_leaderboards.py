@@ -215,7 +215,7 @@ def _records(D=1000):
 
 
 def test_leaderboard_ranks_by_compression_and_marks_not_reached():
-    lb = build(_records(), "synthetic", "toy", n_boot=100)
+    lb = build(_records(), "synthetic", "toy")
     assert [r.method for r in lb.rows] == ["full", "random_affine", "random_pruning"]
     affine = lb.rows[1]
     assert affine.threshold.d == pytest.approx(100.0)  # 0.81 = 90% of 0.9 exactly at d = 100
@@ -289,16 +289,16 @@ def test_leaderboard_paired_section_resolves_a_known_factor_and_not_noise(tmp_pa
 def test_the_leaderboard_says_whether_its_reference_converged():
     from leaderboards.build import reference_note
 
-    lb = build(_records(), "synthetic", "toy", n_boot=10)
+    lb = build(_records(), "synthetic", "toy")
     assert lb.full_train_acc == pytest.approx(1.0)
     note = reference_note(lb)
     assert "train accuracy 1.000, test accuracy 0.900 (90% target 0.810); converged" in note
     assert to_markdown(lb).startswith(note)
     weak = [dict(r, train_acc=0.7) if r["method"] == "full" else r for r in _records()]
-    note = reference_note(build(weak, "synthetic", "toy", n_boot=10))
+    note = reference_note(build(weak, "synthetic", "toy"))
     assert "train accuracy 0.700" in note and "NOT CONVERGED" in note
     no_full = [r for r in _records() if r["method"] != "full"]
-    assert "no FINISHED `full` run" in reference_note(build(no_full, n_boot=10))
+    assert "no FINISHED `full` run" in reference_note(build(no_full))
 
 
 def test_leaderboard_from_a_temporary_mlflow_store(tmp_path):

@@ -43,7 +43,7 @@ def test_a_cell_whose_every_candidate_failed_shows_as_failed():
     records = [_rec("lottery_ticket", 4.0, lr, 0, math.nan, status="FAILED") for lr in (0.01, 0.03)]
     records += [_rec("lottery_ticket", 16.0, 0.01, 0, 0.3), _rec("full", 1.0, 0.01, 0, 0.8, test_acc=0.8)]
     assert select(records)[("lottery_ticket", 4.0)] == FAILED
-    lb = build(records, n_boot=10)
+    lb = build(records)
     row = next(r for r in lb.rows if r.method == "lottery_ticket")
     assert row.lrs == {16.0: 0.01, 4.0: None} and row.acc[4.0]["n"] == 0
 
