@@ -94,3 +94,70 @@ def prune_schedule(D: int, targets: list[int], fraction: float) -> list[int]:
             current = max(t, min(current - 1, math.ceil(current * (1 - fraction))))
             counts.append(current)
     return counts
+
+
+def keep_top(score: Tensor, d: int, prunable: Tensor | None = None) -> Tensor:
+    """Exactly d coordinates: every non-prunable one, then the largest scores among the prunable
+    (ties to the lower index). score: (D,); prunable: (D,) bool or None (all). Returns (d,) long, sorted."""
+    D = score.numel()
+    fixed = 0 if prunable is None else int((~prunable).sum())
+    if not max(1, fixed) <= d <= D:
+        raise ValueError(f"d must be in [{max(1, fixed)}, D={D}] (non-prunable coordinates are always kept), got {d}")
+    if prunable is None:
+        return _stable_topk(score[None], d)[0].sort().values
+    masked = score.masked_fill(~prunable, float("-inf"))
+    top = _stable_topk(masked[None], d - fixed)[0]
+    return torch.cat([top, (~prunable).nonzero()[:, 0]]).sort().values
+
+
+def shuffle_within_layers(index: Tensor, layers: list[slice], seed: int) -> Tensor:
+    """The same count of kept coordinates in every layer (slice of w), drawn uniformly within it.
+    index: (d,) kept coordinates; returns (d,) long, sorted, with exactly the per-layer counts of index."""
+    g = torch.Generator().manual_seed(seed)
+    index = index.cpu()
+    out = []
+    for sl in layers:
+        count = int(((index >= sl.start) & (index < sl.stop)).sum())
+        if count:
+            out.append(torch.randperm(sl.stop - sl.start, generator=g)[:count] + sl.start)
+    kept = torch.cat(out).sort().values
+    if kept.numel() != index.numel():
+        raise ValueError(f"index has {index.numel()} coordinates but the layers hold {kept.numel()} of them")
+    return kept
+
+
+def erk_counts(shapes: list[tuple[int, ...]], d: int) -> list[int]:
+    """Kept count per parameter tensor under Erdős–Rényi-Kernel densities (Evci et al. 2020), exactly d
+    in total: density_l = ε (Σ dims_l)/(Π dims_l), capped at 1 (ε re-solved over the uncapped tensors),
+    rounded by largest remainder. A 1-d tensor (a bias) has scale 1."""
+    sizes = [math.prod(s) for s in shapes]
+    D = sum(sizes)
+    if not 1 <= d <= D:
+        raise ValueError(f"d must be in [1, D={D}], got {d}")
+    scale = [sum(s) / math.prod(s) for s in shapes]
+    dense: set[int] = set()
+    while True:
+        rest = d - sum(sizes[i] for i in dense)
+        eps = rest / sum(sizes[i] * scale[i] for i in range(len(sizes)) if i not in dense)
+        over = {i for i in range(len(sizes)) if i not in dense and eps * scale[i] >= 1}
+        if not over:
+            break
+        dense |= over
+    quotas = [float(sizes[i]) if i in dense else eps * scale[i] * sizes[i] for i in range(len(sizes))]
+    counts = [min(math.floor(q), n) for q, n in zip(quotas, sizes)]
+    order = sorted(range(len(sizes)), key=lambda i: quotas[i] - counts[i], reverse=True)
+    i = 0
+    while sum(counts) < d:
+        j = order[i % len(order)]
+        if counts[j] < sizes[j]:
+            counts[j] += 1
+        i += 1
+    return counts
+
+
+def erk_coordinates(shapes: list[tuple[int, ...]], layers: list[slice], d: int, seed: int) -> Tensor:
+    """Exactly d coordinates, erk_counts(shapes, d) of them uniformly at random within each layer. (d,) long, sorted."""
+    g = torch.Generator().manual_seed(seed)
+    out = [torch.randperm(sl.stop - sl.start, generator=g)[:k] + sl.start
+           for sl, k in zip(layers, erk_counts(shapes, d)) if k]
+    return torch.cat(out).sort().values

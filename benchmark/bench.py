@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import torch
 
-from benchmark.flat import FlatModel
+from subspaces.flat import FlatModel
 from benchmark.models import create_model
 from benchmark.train import Group, Population, TrainConfig
 from subspaces import CoordinateProjection, IdentityProjection, Subspace, random_projection, stack

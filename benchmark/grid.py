@@ -10,8 +10,8 @@ import torch
 from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.data import Splits
 from benchmark.errors import UserError
-from benchmark.flat import FlatModel
-from benchmark.methods import METHODS, TRAJECTORIES, MemberError, build_subspace, principal_dims, prep_steps
+from subspaces.flat import FlatModel
+from benchmark.methods import DIRECTIONS, METHODS, MemberError, build_subspace, preparing, principal_dims, prep_steps
 from benchmark.prep import Preparation, data_seed
 from benchmark.train import Group, PopulationResult, train_population
 from subspaces import Subspace, stack
@@ -82,34 +82,36 @@ BASIS_BUDGET_BYTES = 2 * 2**30
 def preparation_plan(cfg: RunConfig, cells: list[Cell], D: int, reference_lr: float | None) -> dict:
     """What the shared preparation of this invocation depends on, decided before it is computed:
     the reference's recipe (train config with the lr chosen on validation for `full`), which parts
-    are needed, the IMP schedule's targets (every ticket d), the basis size, the rewind anchors.
+    are needed, every d and anchor of the masks a directions kind prepares (the IMP schedule's targets
+    and rewind points, the saliency masks), the basis size.
 
     It keys the preparation cache and enters the config_hash of every member that uses it."""
     needs = set().union(*(METHODS[m].needs for m in cfg.methods))
-    wanted = [c.d for c in cells if METHODS[c.method].directions in TRAJECTORIES]
+    wanted = [c.d for c in cells if DIRECTIONS[METHODS[c.method].directions].trajectory]
+    masks = {kind: {"dims": sorted({c.d for c in cells if METHODS[c.method].directions == kind}),
+                    "anchors": list(anchors)} for kind, anchors in sorted(preparing(cfg.methods).items())}
     return {
         "dataset": cfg.dataset, "model": cfg.model, "burn_in": cfg.burn_in_steps,
         "train": {**asdict(cfg.train), "lr": cfg.train.lr if reference_lr is None else reference_lr},
         "trajectory": asdict(cfg.trajectory), "imp": asdict(cfg.imp), "needs": sorted(needs),
-        "tickets": sorted({c.d for c in cells if METHODS[c.method].directions == "ticket"}),
+        "masks": masks,
         # A lottery subspace is a stored D x d basis: d whose basis would not fit the budget fail clearly.
         "basis": max([d for d in wanted if D * d * 4 <= BASIS_BUDGET_BYTES], default=0),
-        "anchors": [a for a in ("w0", "wt") if any(
-            METHODS[m].directions == "ticket" and METHODS[m].anchor == a for m in cfg.methods)],
     }
 
 
 def member_hash(cfg: RunConfig, cell: Cell, prep_plan: dict | None = None) -> str:
     """config_hash of one member: the config, its cell, and the part of the preparation plan its method
-    uses (the reference lr; for tickets the IMP targets and anchors, for lottery subspaces the basis size).
+    uses (the reference lr; for prepared masks every d and anchor of its kind, for lottery subspaces the
+    basis size).
     Members of methods that need no preparation (random affine, random pruning) do not depend on it."""
     m = METHODS[cell.method]
     part = None
     if m.needs and prep_plan is not None:
         part = {"reference_lr": prep_plan["train"]["lr"]}
-        if m.directions == "ticket":
-            part.update(tickets=prep_plan["tickets"], anchors=prep_plan["anchors"])
-        if m.directions in TRAJECTORIES:
+        if m.directions in prep_plan["masks"]:
+            part.update(masks=prep_plan["masks"][m.directions])
+        if DIRECTIONS[m.directions].trajectory:
             part.update(basis=prep_plan["basis"])
     return cfg.hash(cell.method, cell.ratio, cell.seed, cell.lr, part)
 

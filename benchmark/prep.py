@@ -7,7 +7,8 @@
         dense weights  round 1 of IMP
     independent run    the same recipe from the same w0 with another data order (batched with the
                        full-space run): a second trajectory whose endpoint is not the reference's
-    IMP                one schedule of rounds that hits every requested d, rewound to w0 and to w_t
+    own masks          each directions kind that chooses masks (IMP, saliency scores) prepares them
+                       (benchmark.methods: Directions.prepare), given the dense weights of the full run
 """
 from __future__ import annotations
 
@@ -18,22 +19,24 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from baselines import iterative_magnitude_pruning
 from benchmark.data import Splits
-from benchmark.flat import FlatModel
+from subspaces.flat import FlatModel
 from benchmark.seeds import derive_seed
 from benchmark.train import Group, TrainConfig, steps_per_epoch, train_population
-from subspaces import CoordinateProjection, IdentityProjection, Subspace, principal_directions
+from subspaces import IdentityProjection, Subspace, principal_directions
 from subspaces.trajectory import complete_basis
 
 
-# The preparation's stages, as `prepare` times them (timings[key] in seconds) and as reports name them.
-STAGES = {"full_run_s": "full run", "trajectory_s": "trajectory", "imp_s": "IMP rounds"}
+# The preparation's own stages, as `prepare` times them (timings[key] in seconds) and as reports name
+# them; a directions kind that prepares its masks adds "<kind>_s" (see PrepContext.stage).
+STAGES = {"full_run_s": "full run", "trajectory_s": "trajectory"}
 
 
 @dataclass
 class Preparation:
-    """What one seed's members share. Tensors are on the training device."""
+    """What one seed's members share. Tensors are on the training device.
+
+    Every field but `model` is cached (benchmark.prep_cache writes and validates them generically)."""
 
     seed: int
     w0: Tensor  # (D,)
@@ -45,8 +48,10 @@ class Preparation:
     indep_basis: Tensor | None = None  # (D, r) the same, from the independent run's trajectory
     indep_rank: int = 0
     basis_dim: int = 0  # the largest d the basis was asked to serve
-    tickets: dict[str, dict[int, Tensor]] = field(default_factory=dict)  # anchor -> d -> kept index (d,)
+    # "<directions>.<anchor>[.shuffled]" -> d -> kept coordinates (d,), sorted: tickets, saliency masks
+    masks: dict[str, dict[int, Tensor]] = field(default_factory=dict)
     ticket_rounds: dict[int, int] = field(default_factory=dict)  # d -> IMP training runs to reach it
+    model: FlatModel | None = field(default=None, compare=False, repr=False)  # what w means (not cached)
     _rows: dict[str, Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def trajectory(self, which: str) -> tuple[Tensor | None, int]:
@@ -58,6 +63,26 @@ class Preparation:
         if which not in self._rows:
             self._rows[which] = self.trajectory(which)[0].T.contiguous()
         return self._rows[which]
+
+    def anchor(self, name: str) -> Tensor:
+        """w0 or w_t (D,)."""
+        return self.w0 if name == "w0" else self.wt
+
+
+@dataclass
+class PrepContext:
+    """What a directions kind's own preparation (Directions.prepare) may read, for all seeds at once."""
+
+    seeds: list[int]
+    preps: dict[int, Preparation]  # written: preps[s].masks[...]
+    flat: FlatModel
+    data: Splits
+    train_cfg: TrainConfig  # the reference's recipe
+    dense: Tensor | None  # (S, D) the full-space run's final weights, seed order (None: not run)
+    prunable: Tensor | None  # (D,) bool, coordinates a pruning method may remove (None: all)
+    layers: list[slice] | None  # IMP's per-layer scope (None: global ranking)
+    imp_fraction: float
+    say: Callable[[str], None]
 
 
 def data_seed(seed: int) -> int:
@@ -78,6 +103,10 @@ def init_weights(make_module: Callable[[], torch.nn.Module], seed: int) -> Tenso
     return FlatModel.of(module).flatten()
 
 
+# A directions kind's own preparation: (Directions.prepare, the d it must serve, the anchors).
+OwnPreparation = tuple[Callable[[PrepContext, list[int], tuple[str, ...]], None], list[int], tuple[str, ...]]
+
+
 def prepare(
     seeds: list[int],
     w0: Tensor,
@@ -85,7 +114,7 @@ def prepare(
     data: Splits,
     train_cfg: TrainConfig,
     needs: set[str],
-    ticket_dims: list[int],
+    own: dict[str, OwnPreparation],
     burn_in_steps: int,
     trajectory_every: int = 1,
     trajectory_centered: bool = False,
@@ -94,20 +123,21 @@ def prepare(
     imp_fraction: float = 0.2,
     imp_prunable: Tensor | None = None,
     imp_layers: list[slice] | None = None,
-    ticket_anchors: tuple[str, ...] = ("w0", "wt"),
     on_progress: Callable[[str], None] | None = None,
     timings: dict[str, float] | None = None,
 ) -> dict[int, Preparation]:
-    """Preparation for every seed at once. w0: (S, D) in seed order. needs ⊆ {"wt", "full_run", "indep_run", "imp"}.
+    """Preparation for every seed at once. w0: (S, D) in seed order. needs ⊆ {"wt", "full_run", "indep_run",
+    "imp"} plus the kinds in `own`, each {kind: (prepare hook, dims, anchors)} (see OwnPreparation).
 
-    timings, if given, receives the wall seconds of each stage: full_run_s, trajectory_s, imp_s."""
+    timings, if given, receives the wall seconds of each stage: full_run_s, trajectory_s, <kind>_s."""
     S, D = w0.shape
     full_steps = train_cfg.epochs * steps_per_epoch(len(data.y_train), train_cfg.batch_size)
     preps = {s: Preparation(seed=s, w0=w0[i], burn_in_steps=burn_in_steps, full_steps=full_steps,
-                            basis_dim=basis_dim) for i, s in enumerate(seeds)}
-    if not needs & {"wt", "full_run", "indep_run", "imp"}:
+                            basis_dim=basis_dim, model=flat) for i, s in enumerate(seeds)}
+    if not needs & {"wt", "full_run", "indep_run", "imp"} and not own:
         return preps
-    if burn_in_steps > full_steps:
+    run_full = bool(needs & {"wt", "full_run", "indep_run", "imp"})
+    if run_full and burn_in_steps > full_steps:
         raise ValueError(f"burn_in_steps={burn_in_steps} exceeds the full-space run ({full_steps} steps)")
 
     say = on_progress or (lambda msg: None)
@@ -120,6 +150,24 @@ def prepare(
         timings[name] = timings.get(name, 0.0) + now - clock
         clock = now
 
+    dense = None
+    if run_full:
+        dense = _full_run(seeds, w0, flat, data, train_cfg, needs, preps, burn_in_steps, trajectory_every,
+                          trajectory_centered, trajectory_complete, basis_dim, say, lap)
+    ctx = PrepContext(seeds, preps, flat, data, train_cfg, dense, imp_prunable, imp_layers, imp_fraction, say)
+    for kind, (hook, dims, anchors) in own.items():
+        if dims:
+            hook(ctx, dims, anchors)
+        lap(f"{kind}_s")
+    return preps
+
+
+def _full_run(seeds, w0, flat, data, train_cfg, needs, preps, burn_in_steps, trajectory_every, trajectory_centered,
+              trajectory_complete, basis_dim, say, lap) -> Tensor:
+    """The full-space run (and the independent one): sets w_t and the trajectory bases on `preps`;
+    returns the final weights (S, D) of the reference's runs (IMP's dense round)."""
+    S, D = w0.shape
+    full_steps = preps[seeds[0]].full_steps
     record_trajectory = bool(needs & {"full_run", "indep_run"}) and basis_dim > 0
     indep = "indep_run" in needs
     # Rows 0..S-1: the full-space run (the reference's recipe and data order); then, if asked for, the
@@ -158,35 +206,7 @@ def prepare(
                     preps[s].indep_basis, preps[s].indep_rank = basis, rank
         del traj, snapshots
     lap("trajectory_s")
-
-    if "imp" in needs and ticket_dims:
-        rewind = torch.cat([w0 if a == "w0" else wt for a in ticket_anchors])  # (A*S, D)
-        rows = len(rewind)
-
-        def train_mask(mask: Tensor) -> Tensor:
-            if bool(mask.all()):
-                # The dense round is the full-space run itself (rewinding to w0 or w_t changes nothing
-                # before the first pruning): reuse it rather than train it again.
-                return dense.weights[:S].repeat(len(ticket_anchors), 1)
-            count = int(mask[0].sum())
-            index = mask.nonzero()[:, 1].view(rows, count)
-            offset = torch.where(mask, rewind, torch.zeros_like(rewind))
-            group = Group(Subspace(offset, CoordinateProjection(index, D)), train_cfg.lr,
-                          tuple(data_seed(s) for _ in ticket_anchors for s in seeds))
-            return train_population(flat, [group], data, train_cfg).weights
-
-        masks, rounds = iterative_magnitude_pruning(
-            train_mask, rows, D, ticket_dims, imp_fraction, imp_prunable, imp_layers, device=w0.device,
-            on_round=lambda i, count: say(f"IMP round {i}: {count} of {D} kept"),
-        )
-        for d, m in masks.items():
-            for a_i, anchor in enumerate(ticket_anchors):
-                for i, s in enumerate(seeds):
-                    preps[s].tickets.setdefault(anchor, {})[d] = m[a_i * S + i].nonzero()[:, 0]
-        for s in seeds:
-            preps[s].ticket_rounds = dict(rounds)
-    lap("imp_s")
-    return preps
+    return dense.weights[:S]
 
 
 def completion_seed(seed: int, which: str) -> int:

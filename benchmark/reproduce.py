@@ -94,7 +94,7 @@ def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, o
         preps, computed = shared_preparation(cfg, prep_plan, seeds, flat, make_module, data, device,
                                              say, batches=batches or None)
     else:  # the reference stage, or methods that use w0 alone
-        preps, computed = {s: Preparation(s, init_weights(make_module, s).to(device)) for s in seeds}, []
+        preps, computed = {s: Preparation(s, init_weights(make_module, s).to(device), model=flat) for s in seeds}, []
     from tqdm import tqdm
 
     with tqdm(total=len(members) * cfg.train.epochs, desc="replaying", unit="member-epoch", file=sys.stderr,

@@ -13,10 +13,10 @@ from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.data import load_dataset
 from benchmark.errors import UserError
 from benchmark.extension import plan_extension
-from benchmark.flat import FlatModel
+from subspaces.flat import FlatModel
 from benchmark.grid import (BASIS_BUDGET_BYTES, Cell, MemberOutcome, member_hash, optimizer_of, plan, preparation_plan,
                             train_cells)
-from benchmark.methods import METHODS, TRAJECTORIES, prep_steps
+from benchmark.methods import DIRECTIONS, METHODS, own_preparation, prep_steps
 from benchmark.models import create_from_config
 from benchmark.prep import STAGES, Preparation, init_weights, prepare
 from benchmark.train import steps_per_epoch
@@ -102,7 +102,7 @@ def shared_preparation(cfg: RunConfig, prep_plan: dict, seeds, flat: FlatModel, 
     D = flat.D
     keys = {s: prep_cache.prep_key({**prep_plan, "device": device.type}, s)
             for s in sorted(set(seeds).union(*(batches or [])))}
-    preps = {s: p for s in seeds if (p := prep_cache.load(keys[s], D, device)) is not None}
+    preps = {s: p for s in seeds if (p := prep_cache.load(keys[s], flat, device)) is not None}
     if preps:
         say(f"  prep: reusing cached preparation for seed(s) {sorted(preps)}")
     todo = [s for s in seeds if s not in preps]
@@ -123,10 +123,10 @@ def shared_preparation(cfg: RunConfig, prep_plan: dict, seeds, flat: FlatModel, 
             continue
         w0 = torch.stack([init_weights(make_module, s) for s in batch]).to(device)
         fresh = prepare(
-            batch, w0, flat, data, train_cfg, set(prep_plan["needs"]), prep_plan["tickets"], cfg.burn_in_steps,
+            batch, w0, flat, data, train_cfg, set(prep_plan["needs"]), own_preparation(prep_plan["masks"]),
+            cfg.burn_in_steps,
             cfg.trajectory.every, cfg.trajectory.centered, cfg.trajectory.complete, prep_plan["basis"],
-            cfg.imp.fraction, prunable, layers, tuple(prep_plan["anchors"]) or ("w0",),
-            on_progress=lambda m: say(f"  prep: {m}"), timings=timings,
+            cfg.imp.fraction, prunable, layers, on_progress=lambda m: say(f"  prep: {m}"), timings=timings,
         )
         for s, p in fresh.items():
             prep_cache.store(keys[s], p)
@@ -263,7 +263,8 @@ def run(cfg: RunConfig, out=None, sweep=None, job_name: str | None = None) -> di
         # that depends on it (w_t, the trajectory, IMP) is computed.
         t0 = time.perf_counter()
         prep_plan = None
-        preps: dict[int, Preparation] = {s: Preparation(s, init_weights(make_module, s).to(device)) for s in cfg.seeds}
+        preps: dict[int, Preparation] = {s: Preparation(s, init_weights(make_module, s).to(device), model=flat)
+                                         for s in cfg.seeds}
         train(stage(reference))
         times["reference_s"] = time.perf_counter() - t0
         chosen = select(records()) if reference else {}
@@ -275,14 +276,14 @@ def run(cfg: RunConfig, out=None, sweep=None, job_name: str | None = None) -> di
 
         # Stage 2: the shared preparation, with the reference's recipe.
         prep_plan = preparation_plan(cfg, planned, D, None if reference_lr == FAILED else reference_lr)
-        if any(METHODS[c.method].directions in TRAJECTORIES and c.d > prep_plan["basis"] for c in others):
+        if any(DIRECTIONS[METHODS[c.method].directions].trajectory and c.d > prep_plan["basis"] for c in others):
             say(f"  prep: lottery subspaces with d > {prep_plan['basis']:,} are skipped: a D x d basis over "
                 f"{BASIS_BUDGET_BYTES / 2**30:.0f} GiB")
         todo = stage(others)
         blocked = [c for c in todo if METHODS[c.method].needs and reference_lr == FAILED]
         todo = [c for c in todo if c not in blocked]
         log_done([MemberOutcome(c, "FAILED", "every candidate lr of the reference (full) failed, so its preparation "
-                                "(w_t, trajectory, IMP) has no recipe", {"prep_steps": 0.0}) for c in blocked])
+                                "(w_t, trajectory, IMP, masks) has no recipe", {"prep_steps": 0.0}) for c in blocked])
         t1 = time.perf_counter()
         prep_times: dict[str, float] = {}
         if todo and reference_lr != FAILED:
@@ -374,7 +375,8 @@ def run(cfg: RunConfig, out=None, sweep=None, job_name: str | None = None) -> di
 
 def time_split(times: dict[str, float]) -> str:
     """'reference selection 12.0s, preparation 30.1s (full run 5.0s, ...), members 300.2s'."""
-    parts = [f"{label} {times['prep.' + key]:.1f}s" for key, label in STAGES.items() if "prep." + key in times]
+    labels = {**STAGES, **{f"{kind}_s": d.label or kind for kind, d in DIRECTIONS.items()}}
+    parts = [f"{label} {times['prep.' + key]:.1f}s" for key, label in labels.items() if "prep." + key in times]
     return (f"reference selection {times['reference_s']:.1f}s, preparation {times['prep_s']:.1f}s"
             + (f" ({', '.join(parts)})" if parts else "") + f", members {times['members_s']:.1f}s"
             + (f", extension wave {times['extension_s']:.1f}s" if times.get("extension_s", 0) > 0.05 else ""))

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchmark.data import Splits
-from benchmark.flat import FlatModel
+from subspaces.flat import FlatModel
 from benchmark.seeds import derive_seed
 from subspaces import Subspace
 

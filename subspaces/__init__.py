@@ -4,6 +4,7 @@ Every object here carries a leading population axis K: offsets are (K, D), θ is
 projection maps θ (K, d) to A θ (K, D). Nothing here knows about Hydra, MLflow or training.
 """
 from subspaces.core import Subspace, stack
+from subspaces.flat import FlatModel
 from subspaces.identity import IdentityProjection
 from subspaces.coordinates import CoordinateProjection
 from subspaces.dense import DenseProjection, OnTheFlyDenseProjection, gaussian_directions, gaussian_on_the_fly
@@ -15,6 +16,7 @@ from subspaces.trajectory import principal_directions
 __all__ = [
     "Subspace",
     "stack",
+    "FlatModel",
     "IdentityProjection",
     "CoordinateProjection",
     "DenseProjection",

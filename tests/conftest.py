@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from benchmark.data import Splits
-from benchmark.flat import FlatModel
+from subspaces.flat import FlatModel
 from benchmark.models import create_model
 
 
@@ -42,3 +42,10 @@ def data() -> Splits:
 def flat(data) -> FlatModel:
     torch.manual_seed(0)
     return FlatModel.of(create_model("mlp", data.input_shape, data.num_classes, hidden=[16]))
+
+
+def own_masks(methods, dims):
+    """The own preparation (IMP, saliency masks) of `methods` at every d in dims, for prep.prepare."""
+    from benchmark.methods import own_preparation, preparing
+
+    return own_preparation({k: {"dims": list(dims), "anchors": list(a)} for k, a in preparing(methods).items()})

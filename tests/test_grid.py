@@ -8,12 +8,12 @@ from benchmark.grid import plan, train_cells
 from benchmark.methods import METHODS
 from benchmark.models import create_model
 from benchmark.prep import init_weights, prepare
-from tests.conftest import blobs
+from tests.conftest import blobs, own_masks
 from tests.test_cli import _raw
 
 
 def _setup(overrides):
-    from benchmark.flat import FlatModel
+    from subspaces.flat import FlatModel
 
     cfg = build_config(_raw(overrides))
     data = blobs()
@@ -22,9 +22,9 @@ def _setup(overrides):
     w0 = torch.stack([init_weights(make, s) for s in cfg.seeds])
     cells = plan(cfg, flat.D)
     needs = set().union(*(METHODS[m].needs for m in cfg.methods))
-    tickets = sorted({c.d for c in cells if "ticket" in c.method})
+    dims = sorted({c.d for c in cells if c.method != "full"})
     basis = max([c.d for c in cells if "subspace" in c.method], default=0)
-    preps = prepare(list(cfg.seeds), w0, flat, data, cfg.train, needs, tickets, cfg.burn_in_steps,
+    preps = prepare(list(cfg.seeds), w0, flat, data, cfg.train, needs, own_masks(cfg.methods, dims), cfg.burn_in_steps,
                     basis_dim=basis)
     return cfg, data, flat, cells, preps
 
@@ -35,7 +35,7 @@ OVERRIDES = ["methods=all", "ratios=[1,4,32]", "seeds=[0,1]", "epochs=2", "batch
 
 def test_plan_gives_every_method_the_same_d_at_each_ratio():
     cfg, data, flat, cells, _ = _setup(OVERRIDES)
-    assert len(cells) == 2 * (1 + 9 * 2)
+    assert len(cells) == 2 * (1 + (len(METHODS) - 1) * 2)
     for ratio in (4.0, 32.0):
         assert {c.d for c in cells if c.ratio == ratio} == {round(flat.D / ratio)}
     assert {(c.ratio, c.d) for c in cells if c.method == "full"} == {(1.0, flat.D)}

@@ -1,11 +1,13 @@
 import pytest
 import torch
 
+import benchmark.methods.ticket as ticket_module
 import benchmark.prep as prep_module
 from benchmark.methods import METHODS, build_subspace, prep_steps
 from benchmark.models import create_model
 from benchmark.prep import init_weights, prepare
 from benchmark.train import TrainConfig
+from tests.conftest import own_masks
 
 CFG = TrainConfig(epochs=2, batch_size=64, lr=1e-2)
 SEEDS = [0, 1]
@@ -15,7 +17,7 @@ BURN_IN = 3
 @pytest.fixture(scope="module")
 def setup():
     from tests.conftest import blobs
-    from benchmark.flat import FlatModel
+    from subspaces.flat import FlatModel
 
     data = blobs()
     make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[16])
@@ -23,7 +25,7 @@ def setup():
     w0 = torch.stack([init_weights(make, s) for s in SEEDS])
     dims = [flat.D // 4, flat.D // 16]
     needs = set().union(*(m.needs for m in METHODS.values()))
-    preps = prepare(SEEDS, w0, flat, data, CFG, needs, dims, BURN_IN, basis_dim=max(dims))
+    preps = prepare(SEEDS, w0, flat, data, CFG, needs, own_masks(METHODS, dims), BURN_IN, basis_dim=max(dims))
     return flat, data, preps, dims, w0
 
 
@@ -76,7 +78,7 @@ def test_tickets_keep_exactly_d_and_differ_by_rewind_point(setup):
     flat, _, preps, dims, _ = setup
     for d in dims:
         for anchor in ("w0", "wt"):
-            idx = preps[0].tickets[anchor][d]
+            idx = preps[0].masks[f"ticket.{anchor}"][d]
             assert idx.numel() == d and idx.unique().numel() == d
     assert preps[0].ticket_rounds[dims[1]] > preps[0].ticket_rounds[dims[0]] >= 1
 
@@ -114,7 +116,7 @@ def test_prep_steps_count_the_full_space_training_each_method_needed(setup):
 
 def test_preparation_trains_the_full_space_run_once_for_all_seeds(monkeypatch):
     from tests.conftest import blobs
-    from benchmark.flat import FlatModel
+    from subspaces.flat import FlatModel
 
     data = blobs()
     make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[8])
@@ -128,18 +130,20 @@ def test_preparation_trains_the_full_space_run_once_for_all_seeds(monkeypatch):
         return real(flat, groups, *a, **k)
 
     monkeypatch.setattr(prep_module, "train_population", counting)
+    monkeypatch.setattr(ticket_module, "train_population", counting)
     needs = {"wt", "full_run", "imp"}
-    prepare(SEEDS, w0, flat, data, CFG, needs, [flat.D // 2], BURN_IN, basis_dim=10, imp_fraction=0.5)
+    tickets = lambda d: own_masks(["lottery_ticket", "lottery_ticket_t"], [d])
+    prepare(SEEDS, w0, flat, data, CFG, needs, tickets(flat.D // 2), BURN_IN, basis_dim=10, imp_fraction=0.5)
     # One full-space run with one member per seed; then one IMP retraining round for both rewind points.
     assert calls == [[("identity", len(SEEDS))]]
     calls.clear()
-    prepare(SEEDS, w0, flat, data, CFG, needs, [flat.D // 4], BURN_IN, basis_dim=10, imp_fraction=0.5)
+    prepare(SEEDS, w0, flat, data, CFG, needs, tickets(flat.D // 4), BURN_IN, basis_dim=10, imp_fraction=0.5)
     assert calls == [[("identity", len(SEEDS))], [("coordinates", 2 * len(SEEDS))]]
 
 
 def test_lottery_subspace_without_completion_fails_clearly_when_d_exceeds_the_trajectory():
     from tests.conftest import blobs
-    from benchmark.flat import FlatModel
+    from subspaces.flat import FlatModel
     from benchmark.methods import MemberError
 
     data = blobs()
@@ -148,7 +152,7 @@ def test_lottery_subspace_without_completion_fails_clearly_when_d_exceeds_the_tr
     w0 = torch.stack([init_weights(make, 0)])
     steps = CFG.epochs * 4  # 256 training points at batch 64
     for complete in (False, True):
-        p = prepare([0], w0, flat, data, CFG, {"full_run"}, [], 0, basis_dim=steps + 5,
+        p = prepare([0], w0, flat, data, CFG, {"full_run"}, {}, 0, basis_dim=steps + 5,
                     trajectory_complete=complete)[0]
         assert p.rank == steps
         if complete:
@@ -164,7 +168,7 @@ def test_independent_trajectory_is_another_run_whose_endpoint_the_subspace_does_
     """lottery_subspace_indep: principal directions of a run from the same w0 under another data order.
     The reference's subspace holds its own endpoint w_T - w0 exactly; the independent one does not."""
     from tests.conftest import blobs
-    from benchmark.flat import FlatModel
+    from subspaces.flat import FlatModel
     from benchmark.methods import principal_dims
 
     data = blobs()
@@ -172,12 +176,12 @@ def test_independent_trajectory_is_another_run_whose_endpoint_the_subspace_does_
     flat = FlatModel.of(make())
     w0 = torch.stack([init_weights(make, 0)])
     steps = CFG.epochs * 4
-    p = prepare([0], w0, flat, data, CFG, {"full_run", "indep_run"}, [], 0, basis_dim=steps)[0]
+    p = prepare([0], w0, flat, data, CFG, {"full_run", "indep_run"}, {}, 0, basis_dim=steps)[0]
     assert p.rank == p.indep_rank == steps
     ref, ind = build_subspace("lottery_subspace", p, steps), build_subspace("lottery_subspace_indep", p, steps)
     rows = ind.projection.directions[0]
     torch.testing.assert_close(rows @ rows.T, torch.eye(steps), atol=1e-5, rtol=0)
-    alone = prepare([0], w0, flat, data, CFG, {"full_run"}, [], 0, basis_dim=steps)[0]
+    alone = prepare([0], w0, flat, data, CFG, {"full_run"}, {}, 0, basis_dim=steps)[0]
     torch.testing.assert_close(alone.basis, p.basis)  # batching the independent run changes nothing
     from benchmark.prep import data_seed
     from benchmark.train import Group, train_population

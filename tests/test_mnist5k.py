@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from benchmark import data as data_module
 from benchmark.data import DATASETS, OFFLINE, load_dataset
 from benchmark.errors import UserError
-from benchmark.flat import FlatModel
+from subspaces.flat import FlatModel
 from benchmark.models import create_model
 from benchmark.train import Group, TrainConfig, evaluate, train_population
 from subspaces import IdentityProjection, Subspace

@@ -9,6 +9,7 @@ import benchmark.run as run_module
 from benchmark import prep_cache
 from benchmark.config import build_config
 from benchmark.prep import Preparation
+from subspaces.flat import FlatModel
 from leaderboards.source import records_from_mlflow
 from tests.test_cli import _raw
 
@@ -63,14 +64,29 @@ def test_cache_files_hold_only_tensors_and_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path))
     p = Preparation(seed=3, w0=torch.randn(50), wt=torch.randn(50), burn_in_steps=4, full_steps=10,
                     basis=torch.linalg.qr(torch.randn(50, 5))[0], rank=5,
-                    tickets={"w0": {7: torch.arange(7)}}, ticket_rounds={7: 2})
+                    masks={"ticket.w0": {7: torch.arange(7)}}, ticket_rounds={7: 2})
     prep_cache.store("k", p)
-    raw = torch.load(tmp_path / "prep" / "k.pt", weights_only=True)
-    assert all(isinstance(v, torch.Tensor) for v in raw.values())
-    q = prep_cache.load("k", 50, "cpu")
+    raw = torch.load(tmp_path / "prep" / "k.pt", weights_only=True)  # no pickled objects: would raise
+
+    def plain(v):
+        return isinstance(v, (torch.Tensor, int, type(None))) or (isinstance(v, dict) and all(map(plain, v.values())))
+    assert all(plain(v) for v in raw.values()) and "model" not in raw
+    flat = FlatModel.of(torch.nn.Linear(7, 5))  # D = 40
+    model = FlatModel.of(torch.nn.Sequential(torch.nn.Linear(4, 10)))  # D = 50
+    assert model.D == 50 and flat.D != 50
+    q = prep_cache.load("k", model, "cpu")
+    assert q.model is model
     assert torch.equal(q.wt, p.wt) and torch.equal(q.basis, p.basis) and q.ticket_rounds == {7: 2}
-    assert torch.equal(q.tickets["w0"][7], torch.arange(7))
-    assert prep_cache.load("k", 51, "cpu") is None  # another model's D: not trusted
+    assert torch.equal(q.masks["ticket.w0"][7], torch.arange(7))
+    assert prep_cache.load("k", flat, "cpu") is None  # another model's D: not trusted
+    # A file of another version (a field more or less than today's Preparation) is recomputed, not trusted.
+    torch.save({**raw, "tickets": {}}, tmp_path / "prep" / "k.pt")
+    assert prep_cache.load("k", model, "cpu") is None
+    torch.save({k: v for k, v in raw.items() if k != "masks"}, tmp_path / "prep" / "k.pt")
+    assert prep_cache.load("k", model, "cpu") is None
+    # A malformed mask (an index past D) is not trusted either.
+    torch.save({**raw, "masks": {"ticket.w0": {7: torch.arange(44, 51)}}}, tmp_path / "prep" / "k.pt")
+    assert prep_cache.load("k", model, "cpu") is None
 
 
 def test_rerun_skips_members_finished_with_the_same_hash_and_force_reruns_them(tmp_path, monkeypatch):

@@ -120,7 +120,7 @@ class _ItemModel(torch.nn.Module):
 
 
 def test_a_model_that_cannot_run_under_vmap_falls_back_with_a_warning(data):
-    from benchmark.flat import FlatModel
+    from subspaces.flat import FlatModel
 
     flat = FlatModel.of(_ItemModel())
     with pytest.warns(UserWarning, match="cannot run under torch.func.vmap"):
@@ -141,7 +141,7 @@ def test_datasets_stay_whole_on_a_cpu_and_report_their_size(data):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="streaming copies batches from host to a GPU")
 def test_streamed_dataset_trains_exactly_like_a_resident_one(data):
     torch.manual_seed(0)
-    from benchmark.flat import FlatModel
+    from subspaces.flat import FlatModel
     from benchmark.models import create_model
 
     flat = FlatModel.of(create_model("mlp", data.input_shape, data.num_classes, hidden=[16]).cuda())

@@ -8,7 +8,7 @@ import torch
 
 from benchmark.data import load_dataset
 from benchmark.errors import UserError
-from benchmark.flat import FlatModel
+from subspaces.flat import FlatModel
 from benchmark.models import create_from_config, create_model
 from benchmark.train import Group, TrainConfig, train_population
 from subspaces import Subspace, fastfood

@@ -1,0 +1,153 @@
+"""The methods, as in Larsen et al. (ICLR'22, Table 1), plus controls: how each chooses A and b.
+
+A method is a row of that table: a family, where the offset comes from (w0 or w_t), and how the
+directions are chosen. A directions kind is one module of this package plus one `register` call:
+what shared preparation it reads, optionally how it computes its own part of that preparation, how
+one member's subspace is built at d, and what that preparation cost in full-space steps.
+
+Building one member's subspace is a pure function of the shared preparation.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from baselines import shuffle_within_layers
+from benchmark.prep import OwnPreparation, PrepContext, Preparation
+from benchmark.seeds import derive_seed
+from subspaces import CoordinateProjection, Subspace
+
+
+class MemberError(Exception):
+    """This member cannot be built (the reason is recorded on its FAILED run); the others go on."""
+
+
+@dataclass(frozen=True)
+class Method:
+    family: str  # "full", "pruning" (axis-aligned) or "general"
+    anchor: str  # offset from "w0" (initialization) or "wt" (after burn_in_steps full-space steps)
+    directions: str  # key of DIRECTIONS
+    shuffled: bool = False  # pruning only: the mask shuffled within each layer (keeps per-layer counts)
+
+    @property
+    def needs(self) -> set[str]:
+        """Which shared preparation this method uses: "wt", "full_run", "indep_run", "imp", or the
+        name of a directions kind that prepares its own masks (see Directions.prepare)."""
+        return ({"wt"} if self.anchor == "wt" else set()) | set(DIRECTIONS[self.directions].needs)
+
+    @property
+    def mask_key(self) -> str:
+        """Where its mask sits in Preparation.masks, when the preparation chose it."""
+        return f"{self.directions}.{self.anchor}"
+
+
+# build(prep, method, d, anchor (D,), projection name) -> one member's Subspace (K = 1)
+Build = Callable[[Preparation, Method, int, Tensor, str], Subspace]
+
+
+@dataclass(frozen=True)
+class Directions:
+    """One way of choosing A. `needs`: the shared preparation it reads. `prepare(ctx, dims, anchors)`,
+    if given, computes its own part (masks[f"{name}.{anchor}"][d]) once per seed; `steps(prep, d)` the
+    full-space training steps that preparation cost a member at d (burn-in is added by the anchor);
+    `scored`: a pruning mask chosen by a score, so "<method>_shuffled" is its layer-matched control."""
+
+    build: Build
+    needs: frozenset[str] = frozenset()
+    prepare: Callable[[PrepContext, list[int], tuple[str, ...]], None] | None = None
+    steps: Callable[[Preparation, int], int] | None = None
+    scored: bool = False
+    trajectory: str | None = None  # "reference" or "independent": reads that trajectory's basis
+    label: str = ""  # its preparation stage, as time reports name it
+
+
+DIRECTIONS: dict[str, Directions] = {}
+METHODS: dict[str, Method] = {}
+
+
+def register(name: str, directions: Directions, methods: dict[str, tuple[str, str]]) -> None:
+    """Register a directions kind and its methods ({method name: (family, anchor)}). A scored pruning
+    kind also gets "<method>_shuffled" for each of its methods: the layer-shuffled control."""
+    if name in DIRECTIONS:
+        raise ValueError(f"directions {name!r} is registered twice")
+    DIRECTIONS[name] = directions
+    for method, (family, anchor) in methods.items():
+        METHODS[method] = Method(family, anchor, name)
+    if directions.scored:
+        for method, (family, anchor) in methods.items():
+            METHODS[f"{method}_shuffled"] = Method(family, anchor, name, shuffled=True)
+
+
+def coordinates(index: Tensor, anchor: Tensor) -> Subspace:
+    """Axis-aligned: b = anchor on kept coordinates (index: (d,)) and 0 elsewhere (pruned weights are exactly 0)."""
+    D = anchor.numel()
+    offset = torch.zeros(1, D, dtype=anchor.dtype, device=anchor.device)
+    index = index.to(anchor.device)
+    offset[0, index] = anchor[index]
+    return Subspace(offset, CoordinateProjection(index[None], D))
+
+
+def prepared_mask(prep: Preparation, method: Method, d: int, anchor: Tensor, projection: str) -> Subspace:
+    """A pruning member whose mask the preparation chose (a ticket, a saliency score)."""
+    return coordinates(_mask(prep, method, d), anchor)
+
+
+def _mask(prep: Preparation, method: Method, d: int) -> Tensor:
+    masks = prep.masks.get(method.mask_key, {})
+    if d not in masks:
+        raise MemberError(f"the preparation holds no {method.mask_key} mask with d = {d}")
+    return masks[d]
+
+
+def shuffled_mask(prep: Preparation, method: Method, d: int, anchor: Tensor, projection: str) -> Subspace:
+    """The layer-shuffled control of a scored mask (Frankle et al. ICLR'21): the same number of kept
+    coordinates in every parameter tensor, at random places within it."""
+    seed = derive_seed(prep.seed, "layer_shuffle", method.directions, method.anchor, d)
+    return coordinates(shuffle_within_layers(_mask(prep, method, d), list(prep.model.slices), seed), anchor)
+
+
+def build_subspace(method: str, prep: Preparation, d: int, projection: str = "auto") -> Subspace:
+    """One member's subspace (K = 1) for `method` at dimension d from its seed's preparation."""
+    m = METHODS[method]
+    anchor = prep.w0 if m.anchor == "w0" else prep.wt
+    build = shuffled_mask if m.shuffled else DIRECTIONS[m.directions].build
+    return build(prep, m, d, anchor, projection)
+
+
+def prep_steps(method: str, prep: Preparation, d: int) -> int:
+    """Full-space training steps the method spent before its own training began."""
+    m = METHODS[method]
+    own = DIRECTIONS[m.directions].steps
+    return max(prep.burn_in_steps if m.anchor == "wt" else 0, own(prep, d) if own else 0)
+
+
+def principal_dims(method: str, prep: Preparation, d: int) -> int | None:
+    """How many of a lottery subspace's d directions are principal directions of its trajectory (the
+    rest are random completion); None for methods without a trajectory basis."""
+    which = DIRECTIONS[METHODS[method].directions].trajectory
+    return None if which is None else min(d, prep.trajectory(which)[1])
+
+
+def preparing(methods) -> dict[str, tuple[str, ...]]:
+    """{directions kind: the anchors its masks are needed at} for the kinds among `methods` that
+    compute their own preparation (IMP, saliency scores)."""
+    out: dict[str, set[str]] = {}
+    for name in methods:
+        m = METHODS[name]
+        if DIRECTIONS[m.directions].prepare is not None:
+            out.setdefault(m.directions, set()).add(m.anchor)
+    return {k: tuple(a for a in ("w0", "wt") if a in v) for k, v in out.items()}
+
+
+def own_preparation(masks: dict[str, dict]) -> dict[str, OwnPreparation]:
+    """The prepare hooks of a plan's masks, {kind: {"dims": [...], "anchors": [...]}} (grid.preparation_plan)."""
+    return {kind: (DIRECTIONS[kind].prepare, list(part["dims"]), tuple(part["anchors"])) for kind, part in masks.items()}
+
+
+# The built-in kinds, one module each, in the order `list` and tables show their methods.
+for _kind in ("identity", "coordinate", "ticket", "projection", "trajectory", "saliency"):
+    importlib.import_module(f"benchmark.methods.{_kind}")

@@ -1,0 +1,38 @@
+"""Lottery subspaces (Larsen et al. 2022): the top-d principal directions of a training trajectory,
+from the reference's own full-space run, or from an independent run (the control)."""
+from __future__ import annotations
+
+from benchmark.methods import Directions, MemberError, register
+from subspaces import DenseProjection, Subspace
+
+
+def _build(which: str):
+    def build(prep, method, d, anchor, projection) -> Subspace:
+        basis, rank = prep.trajectory(which)
+        have = 0 if basis is None else basis.shape[1]
+        if have < d:
+            if d > prep.basis_dim:
+                raise MemberError(f"a lottery subspace of d = {d} needs a stored {anchor.numel():,} x {d:,} basis, "
+                                  f"over the preparation's memory budget; use fewer dimensions (a larger ratio)")
+            raise MemberError(
+                f"the trajectory spans only {rank} directions but d = {d}; record more snapshots "
+                f"(more epochs or a smaller trajectory.every) or set trajectory.complete=true"
+            )
+        # A prefix of the basis as rows (d, D): the same storage for every member of this seed and d, so a
+        # population's candidates (learning rates, anchors) share one matrix (DenseProjection.stack).
+        rows = prep.basis_rows(which)[:d]
+        return Subspace(anchor[None].clone(), DenseProjection(rows[None], columns=basis[:, :d][None]))
+    return build
+
+
+def _steps(prep, d: int) -> int:
+    return prep.full_steps
+
+
+register("trajectory", Directions(_build("reference"), frozenset({"full_run"}), steps=_steps, trajectory="reference"),
+         {"lottery_subspace": ("general", "w0"), "lottery_subspace_t": ("general", "wt")})
+# The control for lottery subspaces: a trajectory from the same w0 under another data order, so the
+# subspace does not contain the reference's own endpoint (see Preparation.indep_basis).
+register("independent_trajectory",
+         Directions(_build("independent"), frozenset({"indep_run"}), steps=_steps, trajectory="independent"),
+         {"lottery_subspace_indep": ("general", "w0")})
