@@ -136,7 +136,8 @@ def erk_counts(shapes: list[tuple[int, ...]], d: int) -> list[int]:
         raise ValueError(f"d must be in [1, D={D}], got {d}")
     scale = [sum(s) / math.prod(s) for s in shapes]
     dense: set[int] = set()
-    while True:
+    eps = 0.0
+    while len(dense) < len(sizes):
         rest = d - sum(sizes[i] for i in dense)
         eps = rest / sum(sizes[i] * scale[i] for i in range(len(sizes)) if i not in dense)
         over = {i for i in range(len(sizes)) if i not in dense and eps * scale[i] >= 1}

@@ -20,7 +20,7 @@ import torch
 from subspaces.flat import FlatModel
 from benchmark.models import create_model
 from benchmark.train import Group, Population, TrainConfig
-from subspaces import CoordinateProjection, IdentityProjection, Subspace, random_projection, stack
+from subspaces import RANDOM_PROJECTIONS, CoordinateProjection, IdentityProjection, Subspace, random_projection, stack
 from subspaces.random import DENSE_BUDGET_BYTES
 
 # The inputs each bench model is measured on (random data; only the shapes matter).
@@ -31,7 +31,7 @@ BENCH_INPUTS = {
     "cnn1d": ((1, 40), 10),
 }
 DIMS = (10, 100, 1000, 10_000, 100_000)
-PROJECTIONS = ("dense", "sparse", "fastfood")
+PROJECTIONS = tuple(RANDOM_PROJECTIONS)
 POPULATION_K = (1, 8, 32, 128)
 # On-the-fly dense regenerates D*d Gaussians twice per step; above this many it takes minutes a step.
 MAX_ON_THE_FLY = 2_000_000_000

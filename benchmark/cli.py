@@ -75,15 +75,18 @@ def list_everything() -> int:
     from benchmark.data import DATASETS
     from benchmark.methods import METHODS
     from benchmark.models import MODELS
+    from subspaces import RANDOM_PROJECTIONS
 
     presets = sorted(p.stem for p in (CONF_DIR / "preset").glob("*.yaml"))
-    print("datasets: " + ", ".join(DATASETS))
-    print("models:   " + ", ".join(MODELS))
-    print("presets:  " + ", ".join(presets))
+    print("datasets:    " + ", ".join(DATASETS))
+    print("models:      " + ", ".join(MODELS))
+    print("projections: " + ", ".join(["auto", *RANDOM_PROJECTIONS]))
+    print("presets:     " + ", ".join(presets))
     print("methods:")
     width = max(map(len, METHODS))
     for name, m in METHODS.items():
-        print(f"  {name:{width}s} family={m.family:8s} offset={m.anchor:3s} directions={m.directions}")
+        print(f"  {name:{width}s} family={m.family:8s} offset={m.anchor:3s} directions={m.directions}"
+              + (", shuffled within each layer (the layer-matched random control)" if m.shuffled else ""))
     return 0
 
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from benchmark.errors import UserError, choice_error
 from benchmark.train import OPTIMIZERS, TrainConfig
+from subspaces import RANDOM_PROJECTIONS
 
-PROJECTIONS = ("auto", "dense", "sparse", "fastfood")
+PROJECTIONS = ("auto", *RANDOM_PROJECTIONS)  # auto: dense for tiny d, else fastfood
 IMP_SCOPES = ("global", "layer")
 IMP_PRUNABLE = ("all", "weights")
 DEVICES = ("auto", "cpu", "cuda")

@@ -102,14 +102,14 @@ def preparation_plan(cfg: RunConfig, cells: list[Cell], D: int, reference_lr: fl
 
 def member_hash(cfg: RunConfig, cell: Cell, prep_plan: dict | None = None) -> str:
     """config_hash of one member: the config, its cell, and the part of the preparation plan its method
-    uses (the reference lr; for prepared masks every d and anchor of its kind, for lottery subspaces the
-    basis size).
+    uses (the reference lr; for masks of a joint schedule (IMP) every d and anchor of its kind, for
+    lottery subspaces the basis size).
     Members of methods that need no preparation (random affine, random pruning) do not depend on it."""
     m = METHODS[cell.method]
     part = None
     if m.needs and prep_plan is not None:
         part = {"reference_lr": prep_plan["train"]["lr"]}
-        if m.directions in prep_plan["masks"]:
+        if DIRECTIONS[m.directions].joint:
             part.update(masks=prep_plan["masks"][m.directions])
         if DIRECTIONS[m.directions].trajectory:
             part.update(basis=prep_plan["basis"])
@@ -237,14 +237,30 @@ def _train_population(cfg, members, preps, flat, data, on_epoch) -> list[MemberO
         ms = sorted(ms, key=lambda m: m[0].lr)  # stable: equal lrs are one optimizer param group
         groups.append(Group(stack([s for _, s in ms]), tuple(c.lr for c, _ in ms),
                             tuple(data_seed(c.seed) for c, _ in ms), optimizer))
-        order += [c for c, _ in ms]
+        order += [(c, s) for c, s in ms]
     K = len(order)
     result = train_population(flat, groups, data, cfg.train,
                               on_epoch=(lambda e: on_epoch(e, K)) if on_epoch else None)
-    return [_outcome(c, k, result, preps, K) for k, c in enumerate(order)]
+    return [_outcome(c, k, result, preps, K, layer_metrics(flat, sub, result.weights[k]))
+            for k, (c, sub) in enumerate(order)]
 
 
-def _outcome(cell: Cell, k: int, result: PopulationResult, preps, K: int) -> MemberOutcome:
+def layer_metrics(flat: FlatModel, sub: Subspace, w: torch.Tensor) -> dict[str, float]:
+    """Where a member spends its d, per parameter tensor of the model: layer_shift.<name>, its share of
+    ‖w − b‖² = ‖Aθ‖², the displacement training made inside the subspace (w: the trained weights (D,),
+    b: the member's offset); for an axis-aligned member also layer_density.<name>, the fraction of the
+    tensor's coordinates it trains."""
+    shift = (w.detach().double() - sub.offset[0].double()) ** 2
+    total = float(shift.sum()) or 1.0
+    out = {f"layer_shift.{n}": float(shift[sl].sum()) / total for n, sl in zip(flat.names, flat.slices)}
+    if sub.kind == "coordinates":
+        index = sub.projection.index[0]
+        for n, sl in zip(flat.names, flat.slices):
+            out[f"layer_density.{n}"] = int(((index >= sl.start) & (index < sl.stop)).sum()) / (sl.stop - sl.start)
+    return out
+
+
+def _outcome(cell: Cell, k: int, result: PopulationResult, preps, K: int, layers: dict[str, float]) -> MemberOutcome:
     metrics = dict(result.metrics[k])
     # In a population, wall time is shared: each member is charged its share.
     metrics["wall_time_s"] = result.wall_time_s / K
@@ -252,4 +268,6 @@ def _outcome(cell: Cell, k: int, result: PopulationResult, preps, K: int) -> Mem
     r = principal_dims(cell.method, preps[cell.seed], cell.d)
     if r is not None:  # a lottery basis: r principal directions, d - r random ones (labelled in tables)
         metrics["principal_dims"] = float(r)
+    if result.status[k] == "FINISHED":
+        metrics.update(layers)
     return MemberOutcome(cell, result.status[k], result.reasons[k], metrics, result.curves[k])

@@ -61,6 +61,8 @@ class Leaderboard:
     # method -> ratio -> (S,) test accuracy per seed (NaN: failed), for paired comparisons
     seed_acc: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)
     anchors: dict[str, float] = field(default_factory=dict)  # "w0" / "wt" -> seed-mean test acc of the anchor alone
+    # "layer_density" / "layer_shift" -> method -> ratio -> {parameter: seed mean} (see layer_views)
+    layers: dict[str, dict[str, dict[float, dict[str, float]]]] = field(default_factory=dict)
 
 
 def _matrix(records, method, metric, ratios, seeds):
@@ -127,7 +129,28 @@ def build(records: list[dict], dataset: str = "", model: str = "", eps: list[flo
     all_ratios = sorted({float(r["ratio"]) for r in records})
     full_train = [float(r["train_acc"]) for r in records if r["method"] == "full" and r["status"] == "FINISHED"]
     return Leaderboard(dataset, model, D, all_ratios, full_acc, rows, float(np.mean(full_train)) if full_train
-                       else math.nan, eps, success, success_ds, dstar_eps, seeds, seed_acc, _anchors(records))
+                       else math.nan, eps, success, success_ds, dstar_eps, seeds, seed_acc, _anchors(records),
+                       layer_views(records))
+
+
+def layer_views(records: list[dict]) -> dict[str, dict[str, dict[float, dict[str, float]]]]:
+    """Per view ("layer_density": share of each parameter tensor a pruning member trains; "layer_shift":
+    each tensor's share of ‖w − b‖², training's displacement from the offset): method -> ratio ->
+    {parameter: mean over seeds} of the FINISHED (selected) members; views no record carries are absent."""
+    out: dict = {}
+    for view in ("layer_density", "layer_shift"):
+        sums: dict = {}
+        for r in records:
+            if r["status"] != "FINISHED":
+                continue
+            for k, v in r.items():
+                if k.startswith(view + ".") and v is not None and math.isfinite(float(v)):
+                    cell = sums.setdefault(r["method"], {}).setdefault(float(r["ratio"]), {})
+                    cell.setdefault(k[len(view) + 1:], []).append(float(v))
+        if sums:
+            out[view] = {m: {ratio: {n: float(np.mean(v)) for n, v in layers.items()} for ratio, layers in rs.items()}
+                         for m, rs in sums.items()}
+    return out
 
 
 def _finite(values) -> list[float]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import matplotlib
@@ -24,11 +25,21 @@ STYLE = {
     "lottery_subspace": ("#08519c", "--", "D"),
     "lottery_subspace_t": ("#08519c", "-", "D"),
     "lottery_subspace_indep": ("#54278f", "--", "P"),
+    "erk_random": ("#fdae6b", "--", "^"),
+    "snip": ("#d62728", "--", "<"),
+    "snip_t": ("#d62728", "-", "<"),
+    "grasp": ("#8c564b", "--", ">"),
+    "synflow": ("#e377c2", "--", "*"),
+    "magnitude_init": ("#bcbd22", "--", "h"),
+    "magnitude_t": ("#bcbd22", "-", "h"),
 }
 
 
 def _style(method: str):
-    return STYLE.get(method, ("#555555", "-", "x"))
+    """(colour, line style, marker); a layer-shuffled control is its mask's colour, dotted."""
+    base = method.removesuffix("_shuffled")
+    color, ls, marker = STYLE.get(base, ("#555555", "-", "x"))
+    return (color, ":", marker) if base != method else (color, ls, marker)
 
 
 def accuracy_vs_compression(lb: Leaderboard, path: Path) -> Path:
@@ -133,10 +144,57 @@ def dstar_curves(lb: Leaderboard, path: Path) -> Path:
     return path
 
 
+VIEWS = {"layer_density": ("kept fraction of the tensor", "per_layer_density.png", "pruning: where each mask keeps its d"),
+         "layer_shift": ("share of ‖w − b‖²", "per_layer_shift.png", "where training moved w from its offset b")}
+
+
+def per_layer(lb: Leaderboard, view: str, path: Path) -> Path:
+    """One panel per method: the view's value per parameter tensor (one line each) against D/d."""
+    label, _, title = VIEWS[view]
+    data = {m: v for m, v in lb.layers[view].items() if m != "full"}
+    natural = lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)]
+    names = sorted({n for rs in data.values() for cell in rs.values() for n in cell}, key=natural)
+    cols = min(4, max(1, len(data)))
+    rows = max(1, math.ceil(len(data) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols + 2.2, 2.6 * rows + 0.6), dpi=110, squeeze=False,
+                             sharex=True, sharey=True, layout="constrained")
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(1, len(names))))
+    for ax, (m, rs) in zip(axes.flat, data.items()):
+        ratios = sorted(rs)
+        for n, c in zip(names, colors):
+            ys = [rs[r].get(n, math.nan) for r in ratios]
+            ax.plot(ratios, ys, marker="o", ms=3, color=c, label=n)
+        ax.set_title(m, fontsize=9)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ratios))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: ratio_text(v)))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        if view == "layer_density":  # symlog: an emptied layer (density 0) stays on the plot
+            ax.set_yscale("symlog", linthresh=1e-3)
+            ax.set_ylim(0, 1.05)
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(data):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("D/d (log)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(label, fontsize=8)
+    if not data:
+        axes.flat[0].set_visible(True)
+        axes.flat[0].text(0.5, 0.5, "no method besides the reference (full) was run", ha="center", va="center")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right center", fontsize=7, title="parameter", title_fontsize=8)
+    fig.suptitle(f"{lb.dataset} / {lb.model}: {title} (mean over seeds, selected lr)", fontsize=10)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def write_plots(lb: Leaderboard, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     return [
         accuracy_vs_compression(lb, out / "accuracy_vs_compression.png"),
         success_heatmaps(lb, out / "success_probability.png"),
         dstar_curves(lb, out / "dstar_eps.png"),
-    ]
+    ] + [per_layer(lb, view, out / VIEWS[view][1]) for view in VIEWS if view in lb.layers]

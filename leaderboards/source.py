@@ -75,7 +75,10 @@ def record_from_row(row) -> dict | None:
     if not isinstance(method, str) or not method:
         return None
     num = lambda k: float(get(k)) if get(k) is not None and not _isnan(get(k)) else math.nan
-    return {
+    # Per-layer views (layer_density.<param>, layer_shift.<param>): where the member spends its d.
+    layers = {k[len("metrics."):]: num(k) for k in row.keys() if str(k).startswith("metrics.layer_")
+              and not math.isnan(num(k))}
+    return layers | {
         "method": method,
         "family": get("params.family"),
         "anchor": get("params.anchor"),

@@ -49,7 +49,7 @@ def test_every_cell_gets_the_same_number_of_candidate_lrs_around_its_family_cent
     by_cell = {}
     for c in cells:
         by_cell.setdefault((c.method, c.ratio, c.seed), []).append(c.lr)
-    assert len(by_cell) == 2 * (1 + 9) and all(len(v) == 3 for v in by_cell.values())
+    assert len(by_cell) == 2 * len(METHODS) and all(len(v) == 3 for v in by_cell.values())
     assert by_cell[("full", 1.0, 0)] == by_cell[("lottery_ticket", 4.0, 1)] == [0.003, 0.01, 0.03]
     assert by_cell[("random_affine", 4.0, 0)] == by_cell[("lottery_subspace_t", 4.0, 0)] == [0.009, 0.03, 0.09]
     assert len({c.name for c in cells}) == len(cells)
@@ -71,8 +71,11 @@ def test_config_hash_follows_the_preparation_plan_a_member_depends_on():
         return member_hash(cfg, cell, preparation_plan(cfg, plan(cfg, D), D, reference_lr))
 
     # IMP to d = 62 through 250 (a) or straight to 62 (b): different masks, different hashes.
-    assert plans["a"]["tickets"] != plans["b"]["tickets"]
+    assert plans["a"]["masks"]["ticket"] != plans["b"]["masks"]["ticket"]
     assert h("a", "lottery_ticket") != h("b", "lottery_ticket")
+    assert h("a", "lottery_ticket_shuffled") != h("b", "lottery_ticket_shuffled")
+    # A one-shot score's mask at d does not depend on the other d: the same hash.
+    assert h("a", "snip") == h("b", "snip") and h("a", "synflow") == h("b", "synflow")
     assert h("a", "lottery_subspace") != h("b", "lottery_subspace")  # the basis is completed at its largest d
     # A method that needs no preparation keeps its hash (resume still reuses it) ...
     assert h("a", "random_affine") == h("b", "random_affine")

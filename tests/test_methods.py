@@ -205,3 +205,41 @@ def test_principal_dims_counts_the_trajectory_part_of_a_completed_basis(setup):
     assert p.rank < dims[0]  # the fixture's trajectory is shorter than the largest d: completed
     assert principal_dims("lottery_subspace", p, dims[0]) == p.rank
     assert principal_dims("lottery_subspace_t", p, 3) == 3
+
+
+def _per_layer(index, flat):
+    return [int(((index >= sl.start) & (index < sl.stop)).sum()) for sl in flat.slices]
+
+
+def test_layer_shuffled_controls_keep_the_per_layer_counts_of_their_mask_exactly(setup):
+    flat, _, preps, dims, _ = setup
+    shuffled = [m for m in METHODS if METHODS[m].shuffled]
+    assert {"lottery_ticket_shuffled", "snip_shuffled", "grasp_shuffled", "synflow_shuffled",
+            "magnitude_init_shuffled"} <= set(shuffled)
+    for name in shuffled:
+        base = name.removesuffix("_shuffled")
+        for d in dims:
+            a, b = build_subspace(base, preps[0], d), build_subspace(name, preps[0], d)
+            assert _per_layer(a.projection.index[0], flat) == _per_layer(b.projection.index[0], flat), name
+            assert not torch.equal(a.projection.index, b.projection.index), name
+
+
+def test_pruning_at_init_methods_choose_different_masks(setup):
+    flat, _, preps, dims, _ = setup
+    d = dims[0]
+    kept = {m: set(build_subspace(m, preps[0], d).projection.index[0].tolist())
+            for m in ("snip", "grasp", "synflow", "magnitude_init", "erk_random", "random_pruning")}
+    jaccard = lambda a, b: len(kept[a] & kept[b]) / len(kept[a] | kept[b])
+    assert jaccard("snip", "magnitude_init") < 0.9
+    assert jaccard("grasp", "snip") < 0.9 and jaccard("synflow", "magnitude_init") < 0.9
+    # at w_t the scores read the burned-in weights: another mask
+    assert not torch.equal(build_subspace("snip_t", preps[0], d).projection.index,
+                           build_subspace("snip", preps[0], d).projection.index)
+
+
+def test_pruning_at_init_costs_no_training_but_its_anchor(setup):
+    _, _, preps, dims, _ = setup
+    p, d = preps[0], dims[0]
+    assert prep_steps("snip", p, d) == prep_steps("synflow", p, d) == prep_steps("erk_random", p, d) == 0
+    assert prep_steps("snip_t", p, d) == prep_steps("magnitude_t", p, d) == BURN_IN
+    assert prep_steps("lottery_ticket_shuffled", p, d) == prep_steps("lottery_ticket", p, d)

@@ -63,6 +63,7 @@ class Directions:
     scored: bool = False
     trajectory: str | None = None  # "reference" or "independent": reads that trajectory's basis
     label: str = ""  # its preparation stage, as time reports name it
+    joint: bool = False  # its mask at one d depends on every d prepared with it (IMP's one schedule)
 
 
 DIRECTIONS: dict[str, Directions] = {}

@@ -50,5 +50,5 @@ def steps(prep: Preparation, d: int) -> int:
 
 
 register("ticket", Directions(prepared_mask, frozenset({"imp", "full_run"}), prepare, steps, scored=True,
-                              label="IMP rounds"),
+                              label="IMP rounds", joint=True),
          {"lottery_ticket": ("pruning", "w0"), "lottery_ticket_t": ("pruning", "wt")})
