@@ -18,13 +18,18 @@ def random_coordinates(D: int, d: int, seed: int) -> Tensor:
 def _largest_remainder(sizes: list[int], total: int) -> list[int]:
     """Split `total` over groups proportionally to `sizes`, integers summing exactly to total."""
     n = sum(sizes)
-    quotas = [total * s / n for s in sizes]
-    counts = [min(math.floor(q), s) for q, s in zip(quotas, sizes)]
-    order = sorted(range(len(sizes)), key=lambda i: quotas[i] - counts[i], reverse=True)
+    return _round_exact([total * s / n for s in sizes], sizes, total)
+
+
+def _round_exact(quotas: list[float], caps: list[int], total: int) -> list[int]:
+    """Integers near `quotas`, each at most its cap, summing exactly to total: floors, then one more to
+    the largest remainders (cycling while some group still has room)."""
+    counts = [min(math.floor(q), c) for q, c in zip(quotas, caps)]
+    order = sorted(range(len(caps)), key=lambda i: quotas[i] - counts[i], reverse=True)
     i = 0
     while sum(counts) < total:
         j = order[i % len(order)]
-        if counts[j] < sizes[j]:
+        if counts[j] < caps[j]:
             counts[j] += 1
         i += 1
     return counts
@@ -145,15 +150,7 @@ def erk_counts(shapes: list[tuple[int, ...]], d: int) -> list[int]:
             break
         dense |= over
     quotas = [float(sizes[i]) if i in dense else eps * scale[i] * sizes[i] for i in range(len(sizes))]
-    counts = [min(math.floor(q), n) for q, n in zip(quotas, sizes)]
-    order = sorted(range(len(sizes)), key=lambda i: quotas[i] - counts[i], reverse=True)
-    i = 0
-    while sum(counts) < d:
-        j = order[i % len(order)]
-        if counts[j] < sizes[j]:
-            counts[j] += 1
-        i += 1
-    return counts
+    return _round_exact(quotas, sizes, d)
 
 
 def erk_coordinates(shapes: list[tuple[int, ...]], layers: list[slice], d: int, seed: int) -> Tensor:

@@ -1,19 +1,27 @@
-"""`python -m benchmark VERB ...`: run (Hydra overrides follow), list."""
+"""`python -m benchmark VERB ...`: one registry of verbs; USAGE and the unknown-verb error read it."""
 from __future__ import annotations
 
+import importlib
 import sys
 
-USAGE = """usage: python -m benchmark VERB [ARGS]
+# verb -> (module:function taking the remaining argv and returning an exit code, its arguments, what it does)
+VERBS = {
+    "run": ("benchmark.cli:run_with_hydra", "[OVERRIDES...]",
+            "run the benchmark grid (Hydra overrides, e.g. preset=smoke seeds=[0,1])"),
+    "list": ("benchmark.cli:list_everything", "", "list datasets, models, projections, presets and methods"),
+    "bench": ("benchmark.bench:main", "[OPTIONS]", "time subspace steps against full-space steps (--help for options)"),
+    "leaderboard": ("benchmark.cli:leaderboard_main", "[OPTS]",
+                    "tables and plots from the runs in MLflow (--help for options)"),
+    "golden": ("benchmark.golden:main", "[--update]",
+               "run the smoke preset and compare its leaderboard with the committed golden one"),
+    "reproduce": ("benchmark.reproduce:main", "RUN_ID",
+                  "re-run one member run from what it logged; compare old and new metrics"),
+    "theory": ("benchmark.theory:main", "[OPTIONS]",
+               "predicted vs measured threshold dimension on quadratic landscapes"),
+}
 
-verbs:
-  run [OVERRIDES...]   run the benchmark grid (Hydra overrides, e.g. preset=smoke seeds=[0,1])
-  list                 list datasets, models, methods and presets
-  bench [OPTIONS]      time subspace steps against full-space steps (--help for options)
-  leaderboard [OPTS]   tables and plots from the runs in MLflow (--help for options)
-  golden [--update]    run the smoke preset and compare its leaderboard with the committed golden one
-  reproduce RUN_ID     re-run one member run from what it logged; compare old and new metrics
-  theory [OPTIONS]     predicted vs measured threshold dimension on quadratic landscapes
-"""
+USAGE = "usage: python -m benchmark VERB [ARGS]\n\nverbs:\n" + "\n".join(
+    f"  {f'{verb} {args}'.strip():20s} {what}" for verb, (_, args, what) in VERBS.items()) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,36 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0
     verb, rest = argv[0], argv[1:]
-    if verb == "run":
-        from benchmark.cli import run_with_hydra
-
-        return run_with_hydra(rest)
-    if verb == "list":
-        from benchmark.cli import list_everything
-
-        return list_everything()
-    if verb == "leaderboard":
-        from benchmark.cli import leaderboard_main
-
-        return leaderboard_main(rest)
-    if verb == "bench":
-        from benchmark.bench import main as bench
-
-        return bench(rest)
-    if verb == "golden":
-        from benchmark.golden import main as golden
-
-        return golden(rest)
-    if verb == "reproduce":
-        from benchmark.reproduce import main as reproduce
-
-        return reproduce(rest)
-    if verb == "theory":
-        from benchmark.theory import main as theory
-
-        return theory(rest)
-    print(f"error: unknown verb {verb!r}; accepted: bench, golden, leaderboard, list, reproduce, run, theory", file=sys.stderr)
-    return 2
+    if verb not in VERBS:
+        print(f"error: unknown verb {verb!r}; accepted: {', '.join(sorted(VERBS))}", file=sys.stderr)
+        return 2
+    module, function = VERBS[verb][0].split(":")
+    return getattr(importlib.import_module(module), function)(rest)
 
 
 if __name__ == "__main__":

@@ -250,7 +250,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
 
     from benchmark.errors import UserError
-    from benchmark.run import resolve_device
+    from benchmark.context import resolve_device
 
     try:
         device = resolve_device(args.device)

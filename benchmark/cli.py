@@ -71,7 +71,10 @@ def compose(overrides: list[str]) -> dict:
         return OmegaConf.to_container(hydra_compose("config", overrides=overrides), resolve=True)
 
 
-def list_everything() -> int:
+def list_everything(argv: list[str] | None = None) -> int:
+    if argv:
+        print(f"error: list takes no arguments, got {' '.join(argv)!r}", file=sys.stderr)
+        return 2
     from benchmark.data import DATASETS
     from benchmark.methods import METHODS
     from benchmark.models import MODELS

@@ -79,13 +79,21 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
-        """The inverse of to_dict, e.g. for a parent run's config.json."""
-        return cls(**{**d, "methods": tuple(d["methods"]), "ratios": tuple(float(r) for r in d["ratios"]),
-                      "lr_grid": tuple(float(f) for f in d.get("lr_grid", (1.0,))),
-                      "subspace_optimizer": d.get("subspace_optimizer", d["train"]["optimizer"]),
-                      "seeds": tuple(int(s) for s in d["seeds"]), "train": TrainConfig(**d["train"]),
-                      "trajectory": TrajectoryConfig(**d["trajectory"]), "imp": ImpConfig(**d["imp"]),
-                      "extension": ExtensionConfig(**d.get("extension", {"enabled": False}))})
+        """The inverse of to_dict, e.g. for a parent run's config.json. A file written before a field
+        existed loads with what that older version did (one lr, the same optimizer for θ, no extension
+        wave), and any other missing field takes today's default; an unreadable one is a UserError."""
+        older = {"lr_grid": [1.0], "subspace_optimizer": (d.get("train") or {}).get("optimizer"),
+                 "extension": {"enabled": False}}
+        d = _fill({**{k: v for k, v in older.items() if v is not None}, **d}, default_config().to_dict())
+        try:
+            return cls(**{**d, "methods": tuple(d["methods"]), "ratios": tuple(float(r) for r in d["ratios"]),
+                          "lr_grid": tuple(float(f) for f in d["lr_grid"]),
+                          "seeds": tuple(int(s) for s in d["seeds"]), "train": TrainConfig(**d["train"]),
+                          "trajectory": TrajectoryConfig(**d["trajectory"]), "imp": ImpConfig(**d["imp"]),
+                          "extension": ExtensionConfig(**{**asdict(ExtensionConfig()), **d["extension"]})})
+        except (TypeError, ValueError, KeyError) as e:
+            raise UserError(f"this config (a config.json) cannot be read by this version of dofbench: "
+                            f"{str(e).splitlines()[0]}; re-run it with the version that wrote it") from None
 
     def hash(self, *extra: Any) -> str:
         """Content hash of everything that changes results (not where they are logged)."""
@@ -95,6 +103,24 @@ class RunConfig:
             d.pop(k)
         blob = json.dumps([d, *extra], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def default_config() -> RunConfig:
+    """Today's defaults: the composed `conf/config.yaml` with no overrides."""
+    from benchmark.cli import compose
+
+    return build_config(compose([]))
+
+
+def _fill(d: dict, defaults: dict) -> dict:
+    """d with every key of defaults it lacks (recursively into dicts)."""
+    out = dict(d)
+    for k, v in defaults.items():
+        if k not in out:
+            out[k] = v
+        elif isinstance(v, dict) and isinstance(out[k], dict) and k not in ("dataset", "model"):
+            out[k] = _fill(out[k], v)
+    return out
 
 
 def _number(name: str, value: Any, kind=float) -> float:
@@ -169,6 +195,9 @@ def build_config(raw: dict) -> RunConfig:
         methods = tuple(dict.fromkeys(_choice("method", str(m), list(METHODS) + ["all"]) for m in methods_raw))
         if "all" in methods:
             methods = tuple(METHODS)
+    if not methods:
+        raise UserError("methods is empty; give at least one, e.g. methods=[full,random_affine] "
+                        "(`python -m benchmark list` names them all)")
     if "full" not in methods and any(METHODS[m].needs for m in methods):
         # Their preparation (w_t, the trajectory, IMP) follows the reference's validation-chosen recipe.
         methods = ("full",) + methods

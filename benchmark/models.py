@@ -146,32 +146,30 @@ def timm_model(input_shape, num_classes, model_name: str = "resnet10t", **option
                              **options)
 
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "fc": fc,
-    "conv2": conv2,
-    "conv3": conv3,
-    "resnet20": resnet20,
-    "timm": timm_model,
-    "mlp": mlp,
-    "cnn1d": cnn1d,
-    "lenet_300_100": lenet_300_100,
-    "lenet5": lenet5,
+# name -> (builder, the input ranks it accepts: (C, L) is 1D, (C, H, W) 2D; None: any, e.g. the MLP)
+MODELS: dict[str, tuple[Callable[..., nn.Module], set[int] | None]] = {
+    "fc": (fc, None),
+    "conv2": (conv2, {3}),
+    "conv3": (conv3, {3}),
+    "resnet20": (resnet20, {3}),
+    "timm": (timm_model, {3}),
+    "mlp": (mlp, None),
+    "cnn1d": (cnn1d, {2}),
+    "lenet_300_100": (lenet_300_100, None),
+    "lenet5": (lenet5, {3}),
 }
-
-# Which input ranks each model accepts: (C, L) is 1D, (C, H, W) 2D; the MLP takes anything.
-_INPUT_RANKS = {"cnn1d": {2}, "lenet5": {3}, "conv2": {3}, "conv3": {3}, "resnet20": {3}, "timm": {3}}
 
 
 def create_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options) -> nn.Module:
     """Build model `name` for inputs of shape input_shape (without batch) and num_classes outputs."""
     if name not in MODELS:
         raise choice_error("model", name, MODELS)
-    ranks = _INPUT_RANKS.get(name)
+    build, ranks = MODELS[name]
     if ranks is not None and len(input_shape) not in ranks:
         want = " or ".join({2: "1D inputs (C, L)", 3: "images (C, H, W)"}[r] for r in sorted(ranks))
         raise UserError(f"model {name!r} needs {want}; this dataset gives {tuple(input_shape)}")
     try:
-        return MODELS[name](tuple(input_shape), num_classes, **options)
+        return build(tuple(input_shape), num_classes, **options)
     except TypeError as e:
         raise UserError(f"bad options for model {name!r}: {e}") from None
 

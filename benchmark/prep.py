@@ -36,7 +36,8 @@ STAGES = {"full_run_s": "full run", "trajectory_s": "trajectory"}
 class Preparation:
     """What one seed's members share. Tensors are on the training device.
 
-    Every field but `model` is cached (benchmark.prep_cache writes and validates them generically)."""
+    Every field but `model` is cached (benchmark.prep_cache writes and validates them generically): the
+    base (everything but masks and rounds) in one file, each kind's masks and rounds in its own."""
 
     seed: int
     w0: Tensor  # (D,)
@@ -48,9 +49,11 @@ class Preparation:
     indep_basis: Tensor | None = None  # (D, r) the same, from the independent run's trajectory
     indep_rank: int = 0
     basis_dim: int = 0  # the largest d the basis was asked to serve
-    # "<directions>.<anchor>[.shuffled]" -> d -> kept coordinates (d,), sorted: tickets, saliency masks
+    dense: Tensor | None = None  # (D,) the full-space run's final weights (IMP's dense round)
+    # Written by the directions kinds that prepare their own masks (Directions.prepare), each cached as a part:
+    # "<kind>.<anchor>" -> d -> kept coordinates (d,), sorted: tickets, saliency masks
     masks: dict[str, dict[int, Tensor]] = field(default_factory=dict)
-    ticket_rounds: dict[int, int] = field(default_factory=dict)  # d -> IMP training runs to reach it
+    rounds: dict[str, dict[int, int]] = field(default_factory=dict)  # kind -> d -> training runs it spent
     model: FlatModel | None = field(default=None, compare=False, repr=False)  # what w means (not cached)
     _rows: dict[str, Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -103,6 +106,9 @@ def init_weights(make_module: Callable[[], torch.nn.Module], seed: int) -> Tenso
     return FlatModel.of(module).flatten()
 
 
+# What the base of a preparation can hold (any other entry of `needs` names a kind's own masks).
+BASE_NEEDS = {"wt", "full_run", "indep_run", "imp"}
+
 # A directions kind's own preparation: (Directions.prepare, the d it must serve, the anchors).
 OwnPreparation = tuple[Callable[[PrepContext, list[int], tuple[str, ...]], None], list[int], tuple[str, ...]]
 
@@ -126,40 +132,65 @@ def prepare(
     on_progress: Callable[[str], None] | None = None,
     timings: dict[str, float] | None = None,
 ) -> dict[int, Preparation]:
-    """Preparation for every seed at once. w0: (S, D) in seed order. needs ⊆ {"wt", "full_run", "indep_run",
-    "imp"} plus the kinds in `own`, each {kind: (prepare hook, dims, anchors)} (see OwnPreparation).
+    """Preparation for every seed at once: its base (prepare_base), then every kind's own masks
+    (prepare_masks). w0: (S, D) in seed order. needs ⊆ {"wt", "full_run", "indep_run", "imp"} plus the
+    kinds in `own`, each {kind: (prepare hook, dims, anchors)} (see OwnPreparation).
 
     timings, if given, receives the wall seconds of each stage: full_run_s, trajectory_s, <kind>_s."""
+    timings = {} if timings is None else timings
+    preps = prepare_base(seeds, w0, flat, data, train_cfg, needs, burn_in_steps, trajectory_every,
+                         trajectory_centered, trajectory_complete, basis_dim, on_progress, timings)
+    prepare_masks(preps, flat, data, train_cfg, own, imp_fraction, imp_prunable, imp_layers, on_progress, timings)
+    return preps
+
+
+def prepare_base(seeds, w0, flat, data, train_cfg, needs, burn_in_steps, trajectory_every=1, trajectory_centered=False,
+                 trajectory_complete=True, basis_dim=0, on_progress=None, timings=None) -> dict[int, Preparation]:
+    """w0, and where `needs` asks for them the full-space run (w_t, its final weights) and the trajectory
+    bases, for every seed at once (one population)."""
     S, D = w0.shape
     full_steps = train_cfg.epochs * steps_per_epoch(len(data.y_train), train_cfg.batch_size)
     preps = {s: Preparation(seed=s, w0=w0[i], burn_in_steps=burn_in_steps, full_steps=full_steps,
                             basis_dim=basis_dim, model=flat) for i, s in enumerate(seeds)}
-    if not needs & {"wt", "full_run", "indep_run", "imp"} and not own:
+    if not needs & BASE_NEEDS:
         return preps
-    run_full = bool(needs & {"wt", "full_run", "indep_run", "imp"})
-    if run_full and burn_in_steps > full_steps:
+    if "wt" in needs and burn_in_steps > full_steps:
         raise ValueError(f"burn_in_steps={burn_in_steps} exceeds the full-space run ({full_steps} steps)")
+    dense = _full_run(seeds, w0, flat, data, train_cfg, needs, preps, burn_in_steps, trajectory_every,
+                      trajectory_centered, trajectory_complete, basis_dim, on_progress or (lambda msg: None),
+                      _lap(timings))
+    for i, s in enumerate(seeds):
+        preps[s].dense = dense[i]
+    return preps
 
-    say = on_progress or (lambda msg: None)
-    timings = {} if timings is None else timings
-    clock = time.perf_counter()
 
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = timings.get(name, 0.0) + now - clock
-        clock = now
-
+def prepare_masks(preps: dict[int, Preparation], flat, data, train_cfg, own: dict[str, OwnPreparation],
+                  imp_fraction=0.2, imp_prunable=None, imp_layers=None, on_progress=None, timings=None) -> None:
+    """Each kind's own masks (own: {kind: (hook, dims, anchors)}) for every seed of `preps` at once,
+    written into preps; a kind reads the base (w0, w_t, the full run's final weights)."""
+    seeds = list(preps)
     dense = None
-    if run_full:
-        dense = _full_run(seeds, w0, flat, data, train_cfg, needs, preps, burn_in_steps, trajectory_every,
-                          trajectory_centered, trajectory_complete, basis_dim, say, lap)
-    ctx = PrepContext(seeds, preps, flat, data, train_cfg, dense, imp_prunable, imp_layers, imp_fraction, say)
+    if all(preps[s].dense is not None for s in seeds):
+        dense = torch.stack([preps[s].dense for s in seeds])
+    ctx = PrepContext(seeds, preps, flat, data, train_cfg, dense, imp_prunable, imp_layers, imp_fraction,
+                      on_progress or (lambda msg: None))
+    lap = _lap(timings)
     for kind, (hook, dims, anchors) in own.items():
         if dims:
             hook(ctx, dims, anchors)
         lap(f"{kind}_s")
-    return preps
+
+
+def _lap(timings: dict[str, float] | None) -> Callable[[str], None]:
+    """lap(name) adds the seconds since the previous lap (or since now) to timings[name]."""
+    timings = {} if timings is None else timings
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock[0]
+        clock[0] = now
+    return lap
 
 
 def _full_run(seeds, w0, flat, data, train_cfg, needs, preps, burn_in_steps, trajectory_every, trajectory_centered,
@@ -189,8 +220,9 @@ def _full_run(seeds, w0, flat, data, train_cfg, needs, preps, burn_in_steps, tra
         flat, [Group(Subspace(starts.clone(), IdentityProjection(len(starts), D)), train_cfg.lr, orders)],
         data, train_cfg, on_step=on_step,
     )
-    for i, s in enumerate(seeds):
-        preps[s].wt = wt[i]
+    if wt is not None:  # None: burn_in_steps is past the run's end and no requested method uses w_t
+        for i, s in enumerate(seeds):
+            preps[s].wt = wt[i]
     lap("full_run_s")
     if record_trajectory:
         traj = torch.stack(snapshots, dim=1)  # (S or 2S, T, D)

@@ -24,7 +24,7 @@ def _load(client, run_id: str):
     """(child run, parent config dict, provenance dict) or UserError."""
     from mlflow.exceptions import MlflowException
 
-    from benchmark.run import PROVENANCE
+    from benchmark.tracking import PROVENANCE
 
     try:
         child = client.get_run(run_id)
@@ -61,7 +61,8 @@ def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, o
     from benchmark.grid import member_hash, plan, preparation_plan, train_cells
     from benchmark.methods import METHODS
     from benchmark.prep import Preparation, init_weights
-    from benchmark.run import setup, shared_preparation
+    from benchmark.context import setup
+    from benchmark.prep_cache import shared_preparation
 
     out = out or sys.stdout  # the stream of the call, not the one at import (a test may have swapped it)
     say = lambda msg: print(msg, file=out, flush=True)

@@ -85,7 +85,7 @@ class SweepParent(Callback):
             tracking.end_run(client, sweep.parent_run_id, "KILLED" if interrupts.received() else "FAILED")
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        from benchmark.run import publish_leaderboard
+        from leaderboards.publish import publish
         from leaderboards.source import records_from_mlflow
 
         sweep = read_sweep(config.hydra.sweep.dir)
@@ -98,7 +98,7 @@ class SweepParent(Callback):
             for key, recs in records_from_mlflow(parent_run_id=job.info.run_id, tracking_uri=sweep.uri).items():
                 groups.setdefault(key, []).extend(recs)
         for (dataset, model), records in groups.items():
-            publish_leaderboard(client, sweep.parent_run_id, records, dataset, model, f"leaderboard/{dataset}-{model}")
+            publish(client, sweep.parent_run_id, records, dataset, model, f"leaderboard/{dataset}-{model}")
         failed = [j for j in jobs if j.info.status != "FINISHED"]
         tracking.log_values(client, sweep.parent_run_id, metrics={"jobs": len(jobs), "failed_jobs": len(failed)})
         tracking.end_run(client, sweep.parent_run_id, "FINISHED" if jobs and not failed else "FAILED")

@@ -22,8 +22,8 @@ import torch
 
 from benchmark.errors import UserError
 from benchmark.seeds import derive_seed
-from subspaces.cones import project, sizes, sublevel_cone
-from subspaces.quadratic import (
+from subspaces.theory.cones import project, sizes, sublevel_cone
+from subspaces.theory.quadratic import (
     SPECTRA,
     crossing,
     landscape,

@@ -5,6 +5,8 @@ fast and parallel jobs never race on a fresh SQLite store's migrations.
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
 from contextlib import contextmanager
@@ -109,9 +111,11 @@ def open_store(uri: str, experiment: str):
             mlflow.set_tracking_uri(uri)
             client = MlflowClient(uri)
             exp = client.get_experiment_by_name(experiment)
-            exp_id = exp.experiment_id if exp is not None else client.create_experiment(experiment)
+            exp_id = exp.experiment_id if exp is not None else client.create_experiment(experiment, tags=KIND)
             if exp is not None and exp.lifecycle_stage == "deleted":
                 client.restore_experiment(exp_id)
+            if exp is not None and exp.tags.get(KIND_TAG) != KIND[KIND_TAG]:  # created before the tag existed
+                client.set_experiment_tag(exp_id, KIND_TAG, KIND[KIND_TAG])
     except Exception as e:  # MLflow raises many types here; the user needs the URI and the cause
         raise _unusable(uri, e) from None
     return Client(client, uri), exp_id
@@ -148,7 +152,75 @@ def end_run(client, run_id: str, status: str = "FINISHED") -> None:
     client.set_terminated(run_id, status)
 
 
+# MLflow 3 opens an experiment in its GenAI view unless it is tagged as model training.
+KIND_TAG = "mlflow.experimentKind"
+KIND = {KIND_TAG: "custom_model_development"}
+UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+
+
+def ui_links(uri: str, exp_id: str, run_id: str) -> tuple[str, str]:
+    """(the experiment's runs in the "Model training" view, the run's leaderboard artifacts) in the UI."""
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else UI
+    return (f"{base}/#/experiments/{exp_id}?workflowType=machine_learning",
+            f"{base}/#/experiments/{exp_id}/runs/{run_id}/artifacts")
+
+
 def ui_command(uri: str) -> str:
     if uri.startswith(("http://", "https://")):
         return f"open {uri} in a browser"
     return f"mlflow ui --backend-store-uri {uri}"
+
+
+PROVENANCE = "provenance.json"  # on the parent run: what `reproduce` replays
+
+
+class Recorder:
+    """One invocation's runs in the store: its parent, and its members, which exist (RUNNING) while they
+    train so that an interrupt can mark them KILLED, then end FINISHED or FAILED. The parent's
+    provenance.json says which members trained together and which seeds were prepared together."""
+
+    def __init__(self, client: Client, exp_id: str):
+        self.client, self.exp_id = client, exp_id
+        self.parent: str | None = None
+        self.running: dict = {}  # cell -> child run id, created when its population starts
+        self.run_of: dict = {}  # cell -> child run id, once logged
+        self.logged: set = set()  # cells whose child run is closed in the store
+        self.provenance: dict = {"populations": [], "prep_batches": []}
+
+    def open(self, name: str, parent_id: str | None, tags: dict, params: dict, metrics: dict, config: str) -> str:
+        with interrupts.deferred():  # an interrupt here lands after `parent` is known
+            self.parent = start_run(self.client, self.exp_id, name, parent_id=parent_id, tags=tags)
+        log_values(self.client, self.parent, params=params, metrics=metrics)
+        self.client.log_text(self.parent, config, "config.json")
+        return self.parent
+
+    def start(self, cells: list, params_of) -> None:
+        """A population's members, created RUNNING with their params (params_of(cell) -> dict)."""
+        index = len(self.provenance["populations"])
+        self.provenance["populations"].append([c.name for c in cells])
+        for c in cells:
+            with interrupts.deferred():  # a member never exists in the store without its params
+                self.running[c] = start_run(self.client, self.exp_id, c.name, parent_id=self.parent,
+                                            tags={"dofbench.population": str(index)})
+                log_values(self.client, self.running[c], params=params_of(c))
+
+    def finish(self, cell, status: str, metrics: dict, curves: dict, tags: dict | None) -> None:
+        child = self.run_of[cell] = self.running.pop(cell)
+        log_values(self.client, child, None, metrics, curves, tags)
+        end_run(self.client, child, status)
+        self.logged.add(cell)
+
+    def kill_running(self) -> None:
+        """Members in flight, including one an interrupt caught between its creation and our bookkeeping."""
+        with interrupts.deferred():  # a second Ctrl-C waits for this bookkeeping (a third does not)
+            stray = self.client.search_runs(
+                [self.exp_id], f"tags.mlflow.parentRunId = '{self.parent}' and attributes.status = 'RUNNING'")
+            for child in set(self.running.values()) | {r.info.run_id for r in stray}:
+                end_run(self.client, child, "KILLED")
+
+    def close(self, status: str) -> None:
+        if self.parent is None:
+            return
+        with interrupts.deferred(), contextlib.suppress(StoreFailure):  # a store failure was reported already
+            self.client.log_text(self.parent, json.dumps(self.provenance, indent=1), PROVENANCE)
+            end_run(self.client, self.parent, status)

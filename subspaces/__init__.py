@@ -5,6 +5,7 @@ projection maps θ (K, d) to A θ (K, D). Nothing here knows about Hydra, MLflow
 """
 from subspaces.core import Subspace, stack
 from subspaces.flat import FlatModel
+from subspaces.module import SubspaceModule
 from subspaces.identity import IdentityProjection
 from subspaces.coordinates import CoordinateProjection
 from subspaces.dense import DenseProjection, OnTheFlyDenseProjection, gaussian_directions, gaussian_on_the_fly
@@ -17,6 +18,7 @@ __all__ = [
     "Subspace",
     "stack",
     "FlatModel",
+    "SubspaceModule",
     "IdentityProjection",
     "CoordinateProjection",
     "DenseProjection",

@@ -49,3 +49,29 @@ def own_masks(methods, dims):
     from benchmark.methods import own_preparation, preparing
 
     return own_preparation({k: {"dims": list(dims), "anchors": list(a)} for k, a in preparing(methods).items()})
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_server(url: str, proc, log_path, timeout: float = 180) -> None:
+    """Until url/health answers 200; fails the test with the server's log if it dies or never answers."""
+    import time
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            pytest.fail(f"{url} did not come up: {log_path.read_text()[-2000:]}")
+        time.sleep(1)

@@ -34,18 +34,21 @@ def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("mnist1d-mlp")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # MLflow 3's "Model training" view
     runs = client.search_runs([exp.experiment_id], max_results=1000)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    # smoke: 1 seed; full at ratio 1, nine methods at ratios 8 and 64; 3 candidate lrs each.
-    assert len(children) == 3 * (1 + 9 * 2)
+    # smoke: 1 seed; full at ratio 1, every other method of the preset at ratios 8 and 64; 3 candidate lrs each.
+    others = len(build_config(_raw(FAST)).methods) - 1
+    assert others >= 15
+    assert len(children) == 3 * (1 + others * 2)
     assert all(r.info.status == "FINISHED" for r in children)
     # Exactly one selected candidate per (method, ratio), the one with the best final val_acc.
     cells = {}
     for r in children:
         cells.setdefault((r.data.params["method"], r.data.params["ratio"]), []).append(r)
-    assert len(cells) == 1 + 9 * 2
+    assert len(cells) == 1 + others * 2
     for runs_of_cell in cells.values():
         assert sorted(float(r.data.params["lr"]) for r in runs_of_cell) == sorted(
             {float(r.data.params["lr"]) for r in runs_of_cell}) and len(runs_of_cell) == 3
@@ -65,6 +68,10 @@ def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
         for key in ("test_acc", "test_loss", "val_acc", "train_acc", "train_loss", "wall_time_s", "steps",
                     "prep_steps", "D", "d", "ratio"):
             assert key in m, key
+        shares = [v for k, v in m.items() if k.startswith("layer_shift.")]
+        assert len(shares) == 6 and abs(sum(shares) - 1) < 1e-6  # the MLP's 6 tensors share ‖w − b‖²
+        density = {k: v for k, v in m.items() if k.startswith("layer_density.")}
+        assert bool(density) == (p["family"] == "pruning")
         assert 0.0 <= m["test_acc"] <= 1.0
         by_ratio.setdefault(float(p["ratio"]), set()).add(int(p["d"]))
     # Matched compression: every method at a ratio has the same d = round(D / r).
@@ -75,9 +82,12 @@ def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
     history = client.get_metric_history(children[0].info.run_id, "val_acc")
     assert [h.step for h in history] == [1]
     parent_id = parents[0].info.run_id
+    assert f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}?workflowType=machine_learning" in proc.stdout
+    assert f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs/{parent_id}/artifacts" in proc.stdout
     assert "config.json" in [a.path for a in client.list_artifacts(parent_id)]
     board = [a.path for a in client.list_artifacts(parent_id, "leaderboard")]
-    for name in ("leaderboard.md", "leaderboard.csv", "accuracy_vs_compression.png"):
+    for name in ("leaderboard.md", "leaderboard.csv", "accuracy_vs_compression.png", "per_layer_density.png",
+                 "per_layer_shift.png"):
         assert f"leaderboard/{name}" in board
     assert any(k.startswith("dstar90.") for k in parents[0].data.metrics) or "not reached" in proc.stdout
 
@@ -141,6 +151,7 @@ def _raw(overrides):
     "overrides, message",
     [
         (["methods=[random_affine,foo]"], "unknown method 'foo'; accepted: all, burn_in_affine"),
+        (["methods=[]"], "methods is empty; give at least one"),
         (["ratios=[1,abc]"], "ratio must be a number, got 'abc'"),
         (["ratios=[0.5]"], "ratio must be >= 1"),
         (["epochs=0"], "epochs must be > 0, got 0"),
@@ -180,6 +191,7 @@ def _assert_clean_error(proc, *fragments):
         (["run", "nonsense_key=1"], ["nonsense_key"]),
         (["run", "ratios=[1,"], ["no viable alternative at input '[1,'"]),  # a malformed override
         (["run", "methods=[bogus]"], ["error: unknown method 'bogus'; accepted:"]),
+        (["run", "methods=[]"], ["error: methods is empty"]),
         (["run", "lr_grid=[0.3,abc]"], ["error: lr_grid entry 'abc' is not a number"]),
         (["run", "ratios=[4,100000]"], ["error: ratio 100000 gives d = 0", "accepted ratios give 1 <= d < D"]),
         (["run", "preset=smoke", "burn_in_steps=100000"], ["error: burn_in_steps=100000 exceeds the full-space run"]),
@@ -393,3 +405,18 @@ def test_an_unbracketed_threshold_gets_one_capped_extension_wave_that_reproduces
     capsys.readouterr()
     assert main(["reproduce", child, "--tracking-uri", uri]) == 0
     assert "reproduced (exactly" in capsys.readouterr().out
+
+
+def test_an_older_config_json_loads_with_defaults_and_a_foreign_one_is_one_clear_error():
+    from benchmark.config import RunConfig
+
+    cfg = build_config(_raw(["preset=smoke"]))
+    old = cfg.to_dict()
+    for key in ("lr_grid", "subspace_optimizer", "extension", "memory_budget_mb", "force"):
+        old.pop(key)  # fields added after an older version wrote its config.json
+    again = RunConfig.from_dict(old)
+    assert again.lr_grid == (1.0,) and again.subspace_optimizer == cfg.train.optimizer  # what that version did
+    assert not again.extension.enabled and again.memory_budget_mb is None and again.force is False
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(UserError, match="cannot be read by this version of dofbench: .*warmup"):
+        RunConfig.from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "warmup": 5}})

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from subspaces import (
+    RANDOM_PROJECTIONS,
     DenseProjection,
     Subspace,
     fastfood,
@@ -146,3 +147,15 @@ def test_compiled_and_pure_torch_transforms_agree():
     before = y.clone()
     fwht(y)
     assert torch.equal(y, before)  # not in place unless asked
+
+
+@pytest.mark.parametrize("name", list(RANDOM_PROJECTIONS))
+def test_every_registered_projection_is_linear_with_unit_norm_columns(name):
+    """A kernel added to the registry is tested here without editing a list."""
+    p = RANDOM_PROJECTIONS[name](D, d, 7)
+    assert (p.K, p.D, p.d) == (1, D, d)
+    A = materialize(p)[0]
+    torch.testing.assert_close(A.norm(dim=0), torch.ones(d, dtype=A.dtype), atol=1e-4, rtol=0)
+    theta = torch.randn(1, d)
+    with torch.no_grad():
+        torch.testing.assert_close(p(theta)[0].double(), A @ theta[0].double(), atol=1e-4, rtol=1e-4)

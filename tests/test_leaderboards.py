@@ -308,7 +308,7 @@ def test_leaderboard_from_a_temporary_mlflow_store(tmp_path):
     from mlflow.tracking import MlflowClient
 
     from benchmark import tracking
-    from benchmark.run import publish_leaderboard
+    from leaderboards.publish import publish
 
     uri = f"sqlite:///{tmp_path}/m.db"
     client, exp = tracking.open_store(uri, "synthetic-toy")
@@ -338,7 +338,7 @@ def test_leaderboard_from_a_temporary_mlflow_store(tmp_path):
 
     records = records_from_mlflow(parent_run_id=parent, tracking_uri=uri)[("synthetic", "toy")]
     assert len(records) == len(_records())
-    publish_leaderboard(client, parent, records, "synthetic", "toy")
+    publish(client, parent, records, "synthetic", "toy")
     metrics = MlflowClient(uri).get_run(parent).data.metrics
     assert metrics["dstar90.random_affine"] == pytest.approx(100.0)
     assert "dstar90.random_pruning" not in metrics
@@ -436,4 +436,25 @@ def test_a_leaderboard_of_the_reference_alone_still_draws_every_plot(tmp_path):
     lb = build([_member("full", 1.0, s, 0.9) for s in range(2)])
     paths = write_plots(lb, tmp_path)
     assert [p.name for p in paths] == ["accuracy_vs_compression.png", "success_probability.png", "dstar_eps.png"]
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_a_method_whose_members_all_failed_and_an_empty_ranking_still_give_every_table_and_plot(tmp_path):
+    """Every lottery member over its basis budget once ended in a matplotlib log-scale traceback."""
+    from leaderboards.plots import write_plots
+
+    layers = {"layer_shift.0.weight": 0.7, "layer_shift.0.bias": 0.3}
+    recs = [_member("full", 1.0, s, 0.9, **layers) for s in range(2)]
+    recs += [dict(_member("lottery_subspace", r, s, math.nan), status="FAILED", test_acc=math.nan, val_acc=math.nan)
+             for r in (10.0, 100.0) for s in range(2)]
+    recs += [_member("random_pruning", r, s, 0.1, **layers, **{"layer_density.0.weight": 0.0,
+                                                              "layer_density.0.bias": 1.0 / r})
+             for r in (10.0, 100.0) for s in range(2)]
+    lb = build(recs)
+    assert all(row.compression is None for row in lb.rows if row.method != "full")  # nothing ranked
+    assert "lottery_subspace" in to_markdown(lb) and "random_pruning" in to_csv(lb)
+    assert lb.layers["layer_density"]["random_pruning"][100.0] == {"0.weight": 0.0, "0.bias": 0.01}
+    assert "lottery_subspace" not in lb.layers["layer_shift"]  # FAILED members have no per-layer view
+    paths = write_plots(lb, tmp_path)
+    assert [p.name for p in paths][-2:] == ["per_layer_density.png", "per_layer_shift.png"]
     assert all(p.stat().st_size > 1000 for p in paths)

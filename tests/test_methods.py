@@ -80,7 +80,7 @@ def test_tickets_keep_exactly_d_and_differ_by_rewind_point(setup):
         for anchor in ("w0", "wt"):
             idx = preps[0].masks[f"ticket.{anchor}"][d]
             assert idx.numel() == d and idx.unique().numel() == d
-    assert preps[0].ticket_rounds[dims[1]] > preps[0].ticket_rounds[dims[0]] >= 1
+    assert preps[0].rounds["ticket"][dims[1]] > preps[0].rounds["ticket"][dims[0]] >= 1
 
 
 def test_paired_controls_share_their_directions(setup):
@@ -111,7 +111,7 @@ def test_prep_steps_count_the_full_space_training_each_method_needed(setup):
     assert prep_steps("random_affine", p, d) == prep_steps("random_pruning", p, d) == 0
     assert prep_steps("burn_in_affine", p, d) == prep_steps("random_pruning_t", p, d) == BURN_IN
     assert prep_steps("lottery_subspace", p, d) == p.full_steps
-    assert prep_steps("lottery_ticket", p, d) == p.ticket_rounds[d] * p.full_steps
+    assert prep_steps("lottery_ticket", p, d) == p.rounds["ticket"][d] * p.full_steps
 
 
 def test_preparation_trains_the_full_space_run_once_for_all_seeds(monkeypatch):
@@ -243,3 +243,18 @@ def test_pruning_at_init_costs_no_training_but_its_anchor(setup):
     assert prep_steps("snip", p, d) == prep_steps("synflow", p, d) == prep_steps("erk_random", p, d) == 0
     assert prep_steps("snip_t", p, d) == prep_steps("magnitude_t", p, d) == BURN_IN
     assert prep_steps("lottery_ticket_shuffled", p, d) == prep_steps("lottery_ticket", p, d)
+
+
+def test_a_burn_in_past_the_run_is_fine_when_no_method_uses_w_t():
+    """`methods=[full,lottery_subspace] epochs=1` once died: burn_in_steps > the run, though nothing needed w_t."""
+    from tests.conftest import blobs
+    from subspaces.flat import FlatModel
+
+    data = blobs()
+    make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[8])
+    flat = FlatModel.of(make())
+    w0 = torch.stack([init_weights(make, 0)])
+    p = prepare([0], w0, flat, data, CFG, {"full_run"}, {}, 10_000, basis_dim=4)[0]
+    assert p.wt is None and p.basis.shape == (flat.D, 4)
+    with pytest.raises(ValueError, match="burn_in_steps=10000 exceeds the full-space run"):
+        prepare([0], w0, flat, data, CFG, {"full_run", "wt"}, {}, 10_000, basis_dim=4)

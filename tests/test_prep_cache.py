@@ -21,13 +21,13 @@ OVERRIDES = ["methods=[lottery_ticket_t,lottery_subspace]", "ratios=[64]", "seed
 def counted(monkeypatch, tmp_path):
     monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "cache"))
     calls = []
-    real = run_module.prepare
+    real = prep_cache.prepare_base
 
     def counting(seeds, *a, **k):
         calls.append(list(seeds))
         return real(seeds, *a, **k)
 
-    monkeypatch.setattr(run_module, "prepare", counting)
+    monkeypatch.setattr(prep_cache, "prepare_base", counting)
     return calls
 
 
@@ -52,41 +52,61 @@ def test_second_invocation_reuses_the_preparation_and_gets_identical_metrics(cou
 def test_a_corrupt_or_truncated_cache_file_is_recomputed(counted, tmp_path):
     first = _run(tmp_path, name="a")
     files = sorted((tmp_path / "cache" / "prep").glob("*.pt"))
-    assert len(files) == 2
-    files[0].write_bytes(files[0].read_bytes()[:100])  # truncated
-    files[1].write_bytes(b"not a torch file at all")
+    assert len(files) == 4  # per seed: the base and the ticket masks
+    for i, f in enumerate(files):
+        f.write_bytes(f.read_bytes()[:100] if i % 2 else b"not a torch file at all")  # truncated or garbage
     again = _run(tmp_path, name="b")
     assert counted == [[0, 1], [0, 1]]
     assert again == first
 
 
+@pytest.mark.slow
+def test_masks_a_later_invocation_adds_reuse_the_cached_full_run(counted, tmp_path, monkeypatch):
+    """An extension wave's new IMP targets (or a method added later) prepare their masks only."""
+    first = _run(tmp_path, name="a")
+    masks_for = []
+    real = prep_cache.prepare_masks
+    monkeypatch.setattr(prep_cache, "prepare_masks", lambda preps, *a, **k: (masks_for.append(list(a[3])),
+                                                                              real(preps, *a, **k))[1])
+    added = _run(tmp_path, ["methods=[lottery_ticket_t,lottery_subspace,snip]"] + OVERRIDES[1:], name="b")
+    assert counted == [[0, 1]] and masks_for == [["snip"]]  # the full run, trajectories and tickets: cached
+    assert all(first[n] == added[n] for n in first)
+    _run(tmp_path, OVERRIDES[:1] + ["ratios=[64,128]"] + OVERRIDES[2:], name="c")  # new IMP targets, same basis
+    assert counted == [[0, 1]] and masks_for == [["snip"], ["ticket"]]
+
+
 def test_cache_files_hold_only_tensors_and_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path))
     p = Preparation(seed=3, w0=torch.randn(50), wt=torch.randn(50), burn_in_steps=4, full_steps=10,
-                    basis=torch.linalg.qr(torch.randn(50, 5))[0], rank=5,
-                    masks={"ticket.w0": {7: torch.arange(7)}}, ticket_rounds={7: 2})
+                    basis=torch.linalg.qr(torch.randn(50, 5))[0], rank=5, dense=torch.randn(50),
+                    masks={"ticket.w0": {7: torch.arange(7)}, "snip.w0": {7: torch.arange(7) + 1}},
+                    rounds={"ticket": {7: 2}})
     prep_cache.store("k", p)
+    prep_cache.store_part("t", "ticket", p)
     raw = torch.load(tmp_path / "prep" / "k.pt", weights_only=True)  # no pickled objects: would raise
 
     def plain(v):
         return isinstance(v, (torch.Tensor, int, type(None))) or (isinstance(v, dict) and all(map(plain, v.values())))
-    assert all(plain(v) for v in raw.values()) and "model" not in raw
+    assert all(plain(v) for v in raw.values()) and not {"model", "masks", "rounds"} & set(raw)
     flat = FlatModel.of(torch.nn.Linear(7, 5))  # D = 40
     model = FlatModel.of(torch.nn.Sequential(torch.nn.Linear(4, 10)))  # D = 50
-    assert model.D == 50 and flat.D != 50
     q = prep_cache.load("k", model, "cpu")
-    assert q.model is model
-    assert torch.equal(q.wt, p.wt) and torch.equal(q.basis, p.basis) and q.ticket_rounds == {7: 2}
-    assert torch.equal(q.masks["ticket.w0"][7], torch.arange(7))
+    assert q.model is model and q.masks == {} and q.rounds == {}
+    assert torch.equal(q.wt, p.wt) and torch.equal(q.basis, p.basis) and torch.equal(q.dense, p.dense)
+    part = prep_cache.load_part("t", "ticket", 50, "cpu")
+    assert list(part["masks"]) == ["ticket.w0"] and part["rounds"] == {"ticket": {7: 2}}  # its own kind only
+    assert torch.equal(part["masks"]["ticket.w0"][7], torch.arange(7))
     assert prep_cache.load("k", flat, "cpu") is None  # another model's D: not trusted
+    assert prep_cache.load_part("t", "snip", 50, "cpu") is None  # another kind's part
     # A file of another version (a field more or less than today's Preparation) is recomputed, not trusted.
     torch.save({**raw, "tickets": {}}, tmp_path / "prep" / "k.pt")
     assert prep_cache.load("k", model, "cpu") is None
-    torch.save({k: v for k, v in raw.items() if k != "masks"}, tmp_path / "prep" / "k.pt")
+    torch.save({k: v for k, v in raw.items() if k != "dense"}, tmp_path / "prep" / "k.pt")
     assert prep_cache.load("k", model, "cpu") is None
-    # A malformed mask (an index past D) is not trusted either.
-    torch.save({**raw, "masks": {"ticket.w0": {7: torch.arange(44, 51)}}}, tmp_path / "prep" / "k.pt")
-    assert prep_cache.load("k", model, "cpu") is None
+    # A malformed mask (an index past D, or repeated) is not trusted either.
+    for bad in (torch.arange(44, 51), torch.zeros(7, dtype=torch.long)):
+        torch.save({"masks": {"ticket.w0": {7: bad}}, "rounds": {}}, tmp_path / "prep" / "t.pt")
+        assert prep_cache.load_part("t", "ticket", 50, "cpu") is None
 
 
 def test_rerun_skips_members_finished_with_the_same_hash_and_force_reruns_them(tmp_path, monkeypatch):

@@ -4,16 +4,15 @@ import glob
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port, wait_for_server
 from tests.test_cli import _cli, _raw
 
 SMALL = ["preset=smoke", "dataset.train_size=512", "epochs=1", "burn_in_steps=4", "methods=[full,random_affine]",
@@ -74,12 +73,6 @@ def test_seed_is_a_one_seed_list():
     assert build_config(_raw([])).seeds == (0, 1, 2)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _postgres_bin(name: str) -> str | None:
     return shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None)
 
@@ -96,7 +89,7 @@ def postgres():
     root = Path(tempfile.mkdtemp(prefix="dofbench-pg-"))
     os.chmod(root, 0o777)
     as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # postgres refuses to run as root
-    port = _free_port()
+    port = free_port()
     data = root / "data"
     subprocess.run([*as_pg, initdb, "-D", str(data), "-A", "trust", "-U", "dofbench", "--no-sync"],
                    check=True, capture_output=True)
@@ -116,24 +109,14 @@ def postgres():
 def mlflow_server(postgres, tmp_path):
     """A real `mlflow server` on loopback: PostgreSQL backend, proxied artifact root. Yields its URL."""
     pytest.importorskip("psycopg2", reason="the PostgreSQL driver comes with the test extra")
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "server.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", postgres,
                                "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1",
                                "--port", str(port), "--workers", "1"], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.time() > deadline:
-                pytest.fail(f"mlflow server did not come up: {(tmp_path / 'server.log').read_text()[-2000:]}")
-            time.sleep(1)
+        wait_for_server(url, server, tmp_path / "server.log")
         yield url
     finally:
         server.terminate()

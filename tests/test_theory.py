@@ -9,8 +9,8 @@ import torch
 from scipy import integrate, special
 from scipy.optimize import NonlinearConstraint, minimize
 
-from subspaces.cones import project, sizes, sublevel_cone
-from subspaces.quadratic import (
+from subspaces.theory.cones import project, sizes, sublevel_cone
+from subspaces.theory.quadratic import (
     SPECTRA,
     crossing,
     landscape,

@@ -9,7 +9,7 @@ import torch
 from benchmark.data import load_dataset
 from benchmark.errors import UserError
 from subspaces.flat import FlatModel
-from benchmark.models import create_from_config, create_model
+from benchmark.models import MODELS, create_from_config, create_model
 from benchmark.train import Group, TrainConfig, train_population
 from subspaces import Subspace, fastfood
 from tests.conftest import blobs
@@ -156,3 +156,21 @@ def test_offline_without_files_is_a_clear_error(tmp_path):
 def test_missing_root_folder_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="dataset.root=.*does not exist"):
         load_dataset({"name": "mnist", "root": str(tmp_path / "nope"), "val_fraction": 0.1, "split_seed": 0})
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_registered_model_builds_for_its_inputs_and_refuses_others_in_one_line(name):
+    """A model added to the registry is tested here without editing a list."""
+    _, ranks = MODELS[name]
+    shape = {2: (1, 40), 3: (3, 32, 32)}[max(ranks or {3})]
+    options = {"model_name": "test_vit"} if name == "timm" else {}
+    module = create_model(name, shape, 10, **options)
+    with torch.no_grad():
+        module.eval()
+        assert module(torch.randn(2, *shape)).shape == (2, 10)
+    assert FlatModel.of(module).D > 0
+    other = {2: (3, 32, 32), 3: (1, 40)}
+    if ranks is not None:
+        bad = other[max(ranks)]
+        with pytest.raises(UserError, match=f"model {name!r} needs"):
+            create_model(name, bad, 10, **options)

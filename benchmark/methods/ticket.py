@@ -41,12 +41,12 @@ def prepare(ctx: PrepContext, dims: list[int], anchors: tuple[str, ...]) -> None
             for i, s in enumerate(seeds):
                 preps[s].masks.setdefault(f"ticket.{anchor}", {})[d] = m[a_i * S + i].nonzero()[:, 0]
     for s in seeds:
-        preps[s].ticket_rounds = dict(rounds)
+        preps[s].rounds["ticket"] = dict(rounds)
 
 
 def steps(prep: Preparation, d: int) -> int:
     # Round 1 is the dense run (which also yields w_t); each later round retrains from the rewind point.
-    return prep.ticket_rounds[d] * prep.full_steps
+    return prep.rounds["ticket"][d] * prep.full_steps
 
 
 register("ticket", Directions(prepared_mask, frozenset({"imp", "full_run"}), prepare, steps, scored=True,

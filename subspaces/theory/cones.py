@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from subspaces.quadratic import Quadratic
+from subspaces.theory.quadratic import Quadratic
 
 BISECTION_STEPS = 64  # halves a bracket to float64 resolution
 ROOT_BISECTIONS = 32  # then a secant step
