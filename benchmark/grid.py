@@ -274,8 +274,9 @@ def layer_metrics(flat: FlatModel, sub: Subspace, w: torch.Tensor) -> dict[str, 
     b: the member's offset); for an axis-aligned member also layer_density.<name>, the fraction of the
     tensor's coordinates it trains."""
     shift = (w.detach().double() - sub.offset[0].double()) ** 2
-    total = float(shift.sum()) or 1.0
-    out = {f"layer_shift.{n}": float(shift[sl].sum()) / total for n, sl in zip(flat.names, flat.slices)}
+    total = float(shift.sum())
+    # A member that did not move (e.g. a mask that cut every path, so every gradient is 0) has no shares.
+    out = {f"layer_shift.{n}": float(shift[sl].sum()) / total for n, sl in zip(flat.names, flat.slices)} if total else {}
     if sub.kind == "coordinates":
         index = sub.projection.index[0]
         for n, sl in zip(flat.names, flat.slices):

@@ -161,8 +161,9 @@ UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 def ui_links(uri: str, exp_id: str, run_id: str) -> tuple[str, str]:
     """(the experiment's runs in the "Model training" view, the run's leaderboard artifacts) in the UI."""
     base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else UI
-    return (f"{base}/#/experiments/{exp_id}?workflowType=machine_learning",
-            f"{base}/#/experiments/{exp_id}/runs/{run_id}/artifacts")
+    view = "?workflowType=machine_learning"
+    return (f"{base}/#/experiments/{exp_id}{view}",
+            f"{base}/#/experiments/{exp_id}/runs/{run_id}/artifacts/leaderboard/leaderboard.md{view}")
 
 
 def ui_command(uri: str) -> str:

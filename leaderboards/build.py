@@ -143,6 +143,8 @@ def layer_views(records: list[dict]) -> dict[str, dict[str, dict[float, dict[str
         for r in records:
             if r["status"] != "FINISHED":
                 continue
+            if view == "layer_shift" and not any(v for k, v in r.items() if k.startswith(view + ".")):
+                continue  # a member that did not move (logged as all zeros before its shares were left out)
             for k, v in r.items():
                 if k.startswith(view + ".") and v is not None and math.isfinite(float(v)):
                     cell = sums.setdefault(r["method"], {}).setdefault(float(r["ratio"]), {})

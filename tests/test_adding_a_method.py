@@ -27,10 +27,10 @@ def test_a_method_registered_from_outside_runs_end_to_end(registered, tmp_path, 
     from tests.test_cli import _raw
 
     monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "cache"))
-    raw = _raw(["preset=smoke", "methods=[head_only]", "ratios=[1,64]", "dataset.train_size=256", "epochs=1",
+    raw = _raw(["preset=smoke", "methods=[full,head_only]", "ratios=[1,64]", "dataset.train_size=256", "epochs=1",
                 "lr_grid=[1]"])
     cfg = build_config(dict(raw, tracking={"uri": f"sqlite:///{tmp_path}/s.db", "experiment": "e"}))
-    assert cfg.methods == ("full", "head_only")  # the reference joins, as for every method
+    assert cfg.methods == ("full", "head_only")
     out = run_module.run(cfg, out=open(os.devnull, "w"))
     head = [o for o in out["outcomes"] if o.cell.method == "head_only"]
     assert [o.status for o in head] == ["FINISHED"]

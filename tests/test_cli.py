@@ -69,7 +69,9 @@ def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
                     "prep_steps", "D", "d", "ratio"):
             assert key in m, key
         shares = [v for k, v in m.items() if k.startswith("layer_shift.")]
-        assert len(shares) == 6 and abs(sum(shares) - 1) < 1e-6  # the MLP's 6 tensors share ‖w − b‖²
+        # The MLP's 6 tensors share ‖w − b‖² (none for a member that did not move: magnitude at init at
+        # D/d = 64 cuts every path after one epoch here, so every gradient is 0).
+        assert (len(shares) == 6 and abs(sum(shares) - 1) < 1e-6) or (not shares and m["train_acc"] < 0.2)
         density = {k: v for k, v in m.items() if k.startswith("layer_density.")}
         assert bool(density) == (p["family"] == "pruning")
         assert 0.0 <= m["test_acc"] <= 1.0
@@ -83,7 +85,8 @@ def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
     assert [h.step for h in history] == [1]
     parent_id = parents[0].info.run_id
     assert f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}?workflowType=machine_learning" in proc.stdout
-    assert f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs/{parent_id}/artifacts" in proc.stdout
+    assert (f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs/{parent_id}/artifacts/leaderboard/"
+            f"leaderboard.md?workflowType=machine_learning") in proc.stdout
     assert "config.json" in [a.path for a in client.list_artifacts(parent_id)]
     board = [a.path for a in client.list_artifacts(parent_id, "leaderboard")]
     for name in ("leaderboard.md", "leaderboard.csv", "accuracy_vs_compression.png", "per_layer_density.png",

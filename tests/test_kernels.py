@@ -151,11 +151,13 @@ def test_compiled_and_pure_torch_transforms_agree():
 
 @pytest.mark.parametrize("name", list(RANDOM_PROJECTIONS))
 def test_every_registered_projection_is_linear_with_unit_norm_columns(name):
-    """A kernel added to the registry is tested here without editing a list."""
+    """A kernel added to the registry is tested here without editing a list. Columns are unit-norm
+    (Fastfood's in expectation: within a few percent at D = 700)."""
     p = RANDOM_PROJECTIONS[name](D, d, 7)
     assert (p.K, p.D, p.d) == (1, D, d)
     A = materialize(p)[0]
-    torch.testing.assert_close(A.norm(dim=0), torch.ones(d, dtype=A.dtype), atol=1e-4, rtol=0)
+    torch.testing.assert_close(A.norm(dim=0), torch.ones(d, dtype=A.dtype), atol=0.1 if name == "fastfood" else 1e-4,
+                               rtol=0)
     theta = torch.randn(1, d)
     with torch.no_grad():
         torch.testing.assert_close(p(theta)[0].double(), A @ theta[0].double(), atol=1e-4, rtol=1e-4)

@@ -52,7 +52,7 @@ def test_shuffled_test_labels_change_no_selection(monkeypatch, tmp_path):
     """End to end: the same run with the test split's labels permuted selects the same lr in every cell."""
     import torch
 
-    import benchmark.run
+    import benchmark.context
     from benchmark.data import Splits, load_dataset
     from benchmark.run import run
 
@@ -66,7 +66,7 @@ def test_shuffled_test_labels_change_no_selection(monkeypatch, tmp_path):
 
     results = []
     for i, loader in enumerate((load_dataset, shuffled)):
-        monkeypatch.setattr(benchmark.run, "load_dataset", loader)
+        monkeypatch.setattr(benchmark.context, "load_dataset", loader)
         cfg = build_config(dict(raw, tracking={"uri": f"sqlite:///{tmp_path}/t{i}.db", "experiment": None}))
         results.append(run(cfg, out=open(os.devnull, "w")))
     lrs = [{(row.method, r): lr for row in res["leaderboard"].rows for r, lr in row.lrs.items()} for res in results]
@@ -80,17 +80,17 @@ def test_shuffled_test_labels_change_no_selection(monkeypatch, tmp_path):
 
 
 def test_the_preparation_uses_the_reference_lr_selected_on_validation(monkeypatch, tmp_path):
-    import benchmark.run
+    import benchmark.prep_cache
     from benchmark.run import run
 
     seen = []
-    real = benchmark.run.prepare
+    real = benchmark.prep_cache.prepare_base
 
     def spy(seeds, w0, flat, data, train_cfg, *args, **kwargs):
         seen.append(train_cfg.lr)
         return real(seeds, w0, flat, data, train_cfg, *args, **kwargs)
 
-    monkeypatch.setattr(benchmark.run, "prepare", spy)
+    monkeypatch.setattr(benchmark.prep_cache, "prepare_base", spy)
     # Factors 0.01 and 100 around lr 1e-2 give 1e-4 (barely moves in one epoch) and 1 (diverges or worse).
     raw = _raw(["methods=[full,lottery_ticket_t]", "ratios=[1,16]", "seeds=[0,1]", "epochs=1",
                 "dataset.train_size=512", "burn_in_steps=2", "lr_grid=[0.01,1,100]", "extension.enabled=false"])
