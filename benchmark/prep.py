@@ -87,6 +87,12 @@ class PrepContext:
     imp_fraction: float
     say: Callable[[str], None]
 
+    def keepable(self, dims: list[int]) -> list[int]:
+        """The d a mask can have: at least the coordinates `prunable` always keeps (the others' members
+        FAIL with the preparation's reason, see methods.prepared_mask)."""
+        fixed = 0 if self.prunable is None else int((~self.prunable).sum())
+        return [d for d in dims if d >= fixed]
+
 
 def data_seed(seed: int) -> int:
     """All members of one seed see the same data order (a confounder held fixed across methods)."""

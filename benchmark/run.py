@@ -40,6 +40,7 @@ def run(cfg: RunConfig, out=None, sweep=None, job_name: str | None = None) -> di
     device, data, make_module, flat = setup(cfg)
     planned = plan(cfg, flat.D)  # every bad value is caught before the store is touched
     check_burn_in(cfg, len(data.y_train))
+    check_prunable(cfg, flat, planned)
     uri = tracking.resolve_uri(cfg.tracking_uri)
     client, exp_id = tracking.open_store(uri, cfg.experiment_name)  # and a bad store before any training
     say(describe(cfg, data, flat.D, device))
@@ -72,6 +73,19 @@ def check_burn_in(cfg: RunConfig, n_train: int) -> None:
         raise UserError(f"burn_in_steps={cfg.burn_in_steps} exceeds the full-space run, which has {full_steps} "
                         f"steps ({cfg.train.epochs} epochs x {steps} steps); accepted: 0 <= burn_in_steps <= "
                         f"{full_steps}")
+
+
+def check_prunable(cfg: RunConfig, flat, planned: list[Cell]) -> None:
+    """With imp.prunable=weights the biases are always kept, so a pruning method needs d >= their count."""
+    if cfg.imp.prunable != "weights":
+        return
+    fixed = sum(sl.stop - sl.start for sl, shape in zip(flat.slices, flat.shapes) if len(shape) <= 1)
+    low = sorted({(c.ratio, c.d) for c in planned if METHODS[c.method].family == "pruning" and c.d < fixed})
+    if low:
+        ratio, d = low[-1]
+        raise UserError(f"ratio {ratio:g} gives d = {d} for the pruning methods, below the {fixed} biases that "
+                        f"imp.prunable=weights always keeps; accepted: ratios with d >= {fixed} "
+                        f"(ratio <= {flat.D / fixed:.0f}), or imp.prunable=all")
 
 
 def describe(cfg: RunConfig, data, D: int, device) -> str:

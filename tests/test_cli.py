@@ -195,6 +195,15 @@ def _assert_clean_error(proc, *fragments):
         (["run", "ratios=[1,"], ["no viable alternative at input '[1,'"]),  # a malformed override
         (["run", "methods=[bogus]"], ["error: unknown method 'bogus'; accepted:"]),
         (["run", "methods=[]"], ["error: methods is empty"]),
+        (["run", "preset=smoke", "imp.prunable=weights", "ratios=[1,8,1000]"],
+         ["error: ratio 1000 gives d = 15 for the pruning methods, below the 210 biases"]),
+        (["list", "extra"], ["error: list takes no arguments"]),
+        # every verb: bad settings are one line (exit 2), never a traceback
+        (["bench", "--kind", "bogus"], ["error: unknown bench kind 'bogus'; accepted:"]),
+        (["theory", "--bogus"], ["unrecognized arguments: --bogus"]),
+        (["leaderboard", "--format", "pdf"], ["error: unknown format 'pdf'; accepted: md, csv, html"]),
+        (["golden", "--golden", "/nonexistent"], ["error: no golden leaderboard at /nonexistent"]),
+        (["reproduce", "nope"], ["error: no run 'nope' in this tracking store"]),
         (["run", "lr_grid=[0.3,abc]"], ["error: lr_grid entry 'abc' is not a number"]),
         (["run", "ratios=[4,100000]"], ["error: ratio 100000 gives d = 0", "accepted ratios give 1 <= d < D"]),
         (["run", "preset=smoke", "burn_in_steps=100000"], ["error: burn_in_steps=100000 exceeds the full-space run"]),

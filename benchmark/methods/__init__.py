@@ -100,7 +100,8 @@ def prepared_mask(prep: Preparation, method: Method, d: int, anchor: Tensor, pro
 def _mask(prep: Preparation, method: Method, d: int) -> Tensor:
     masks = prep.masks.get(method.mask_key, {})
     if d not in masks:
-        raise MemberError(f"the preparation holds no {method.mask_key} mask with d = {d}")
+        raise MemberError(f"the preparation holds no {method.mask_key} mask with d = {d} (with imp.prunable=weights "
+                          f"a mask keeps every bias, so d must be at least their number)")
     return masks[d]
 
 

@@ -34,7 +34,7 @@ def _scored(name: str, score):
         for s in ctx.seeds:
             for a in anchors:
                 scores = score(ctx, ctx.preps[s].anchor(a), s)
-                for d in dims:
+                for d in ctx.keepable(dims):
                     ctx.preps[s].masks.setdefault(f"{name}.{a}", {})[d] = keep_top(scores, d, ctx.prunable)
         ctx.say(f"{name}: {len(dims)} mask(s) per seed and anchor")
     return prepare
@@ -43,7 +43,7 @@ def _scored(name: str, score):
 def _synflow(ctx: PrepContext, dims: list[int], anchors: tuple[str, ...]) -> None:
     for s in ctx.seeds:
         for a in anchors:
-            for d in dims:
+            for d in ctx.keepable(dims):
                 ctx.preps[s].masks.setdefault(f"synflow.{a}", {})[d] = synflow_mask(
                     ctx.flat, ctx.preps[s].anchor(a), d, ctx.data.input_shape, ctx.prunable)
     ctx.say(f"synflow: {len(dims)} mask(s) per seed, {len(dims)} x 100 rounds")

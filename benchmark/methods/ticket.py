@@ -15,6 +15,7 @@ from subspaces import CoordinateProjection, Subspace
 def prepare(ctx: PrepContext, dims: list[int], anchors: tuple[str, ...]) -> None:
     """IMP for every seed and anchor as one population per round: masks["ticket.<anchor>"][d]."""
     seeds, S = ctx.seeds, len(ctx.seeds)
+    dims = ctx.keepable(dims)
     preps = ctx.preps
     D = ctx.flat.D
     rewind = torch.stack([preps[s].anchor(a) for a in anchors for s in seeds])  # (A*S, D)
