@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # verb -> (module:function taking the remaining argv and returning an exit code, its arguments, what it does)
@@ -34,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown verb {verb!r}; accepted: {', '.join(sorted(VERBS))}", file=sys.stderr)
         return 2
     module, function = VERBS[verb][0].split(":")
-    return getattr(importlib.import_module(module), function)(rest)
+    try:
+        return getattr(importlib.import_module(module), function)(rest)
+    except BrokenPipeError:  # the reader went away (`python -m benchmark list | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

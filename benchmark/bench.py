@@ -17,10 +17,10 @@ from contextlib import contextmanager
 
 import torch
 
-from subspaces.flat import FlatModel
 from benchmark.models import create_model
 from benchmark.train import Group, Population, TrainConfig
-from subspaces import RANDOM_PROJECTIONS, CoordinateProjection, IdentityProjection, Subspace, random_projection, stack
+from subspaces import (RANDOM_PROJECTIONS, CoordinateProjection, FlatModel, IdentityProjection, Subspace,
+                       random_projection, stack)
 from subspaces.random import DENSE_BUDGET_BYTES
 
 # The inputs each bench model is measured on (random data; only the shapes matter).

@@ -10,11 +10,10 @@ import torch
 from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.data import Splits
 from benchmark.errors import UserError
-from subspaces.flat import FlatModel
 from benchmark.methods import DIRECTIONS, METHODS, MemberError, build_subspace, preparing, principal_dims, prep_steps
 from benchmark.prep import Preparation, data_seed
 from benchmark.train import Group, PopulationResult, train_population
-from subspaces import Subspace, stack
+from subspaces import FlatModel, Subspace, stack
 
 
 @dataclass(frozen=True)

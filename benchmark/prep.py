@@ -20,10 +20,9 @@ import torch
 from torch import Tensor
 
 from benchmark.data import Splits
-from subspaces.flat import FlatModel
 from benchmark.seeds import derive_seed
 from benchmark.train import Group, TrainConfig, steps_per_epoch, train_population
-from subspaces import IdentityProjection, Subspace, principal_directions
+from subspaces import FlatModel, IdentityProjection, Subspace, principal_directions
 from subspaces.trajectory import complete_basis
 
 

@@ -17,9 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchmark.data import Splits
-from subspaces.flat import FlatModel
 from benchmark.seeds import derive_seed
-from subspaces import Subspace
+from subspaces import FlatModel, Subspace
 
 OPTIMIZERS = ("adam", "sgd")
 
