@@ -7,7 +7,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark import interrupts
+from benchmark import interrupts, schema
 from benchmark.errors import UserError
 
 CONF_DIR = Path(__file__).parent / "conf"
@@ -52,6 +52,7 @@ def run_with_hydra(overrides: list[str]) -> int:
               f"command line (_target_, hydra.callbacks); choose a launcher with hydra/launcher=joblib|"
               f"submitit_local|submitit_slurm and set its documented options", file=sys.stderr)
         return 2
+    schema.register()
     main = hydra.main(version_base="1.3", config_path="conf", config_name="config")(_task)
     sys.argv = [sys.argv[0]] + overrides
     try:
@@ -67,6 +68,7 @@ def compose(overrides: list[str]) -> dict:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
+    schema.register()
     with initialize_config_module("benchmark.conf", version_base="1.3"):
         return OmegaConf.to_container(hydra_compose("config", overrides=overrides), resolve=True)
 
@@ -85,6 +87,9 @@ def list_everything(argv: list[str] | None = None) -> int:
     print("models:      " + ", ".join(MODELS))
     print("projections: " + ", ".join(["auto", *RANDOM_PROJECTIONS]))
     print("presets:     " + ", ".join(presets))
+    print("config keys (override any: key=value), with their defaults:")
+    for k, v, h in schema.keys():
+        print(f"  {k} = {'null' if v is None else str(v).replace(chr(39), '')}\n      {h}")
     print("methods:")
     width = max(map(len, METHODS))
     for name, m in METHODS.items():

@@ -1,4 +1,5 @@
 """Typed run configuration, built from the composed Hydra config and validated before any work.
+Its defaults are the schema's (benchmark.schema), the one place every key is defined.
 
 Every value a user can type is checked here, with a message that names the bad value and what is
 accepted. Hydra itself rejects unknown keys and unknown config-group options.
@@ -11,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from benchmark import schema
 from benchmark.errors import UserError, choice_error
 from benchmark.train import OPTIMIZERS, TrainConfig
 from subspaces import RANDOM_PROJECTIONS
@@ -23,22 +25,22 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass(frozen=True)
 class ImpConfig:
-    fraction: float = 0.2  # of the remaining coordinates pruned per round
-    scope: str = "global"  # global magnitude ranking, or per layer
-    prunable: str = "all"  # "all" keeps d exact over all D; "weights" never prunes biases
+    fraction: float = schema.Imp().fraction  # of the remaining coordinates pruned per round
+    scope: str = schema.Imp().scope  # global magnitude ranking, or per layer
+    prunable: str = schema.Imp().prunable  # "all" keeps d exact over all D; "weights" never prunes biases
 
 
 @dataclass(frozen=True)
 class TrajectoryConfig:
-    every: int = 1  # a snapshot w_k - w0 every `every` full-space steps
-    centered: bool = False  # PCA around the trajectory mean instead of around w0
-    complete: bool = True  # when d > rank, fill with random orthonormal directions (else FAILED)
+    every: int = schema.Trajectory().every  # a snapshot w_k - w0 every `every` full-space steps
+    centered: bool = schema.Trajectory().centered  # PCA around the trajectory mean instead of around w0
+    complete: bool = schema.Trajectory().complete  # when d > rank, fill with random orthonormal directions
 
 
 @dataclass(frozen=True)
 class ExtensionConfig:
-    enabled: bool = True  # one wave of extra d for methods whose threshold the ratios do not bracket
-    max_dims: int = 2  # the cap: new d per method in that wave
+    enabled: bool = schema.Extension().enabled  # one wave of extra d where the ratios do not bracket a threshold
+    max_dims: int = schema.Extension().max_dims  # the cap: new d per method in that wave
 
 
 @dataclass(frozen=True)

@@ -18,21 +18,25 @@ from torch import Tensor
 
 from benchmark.data import Splits
 from benchmark.seeds import derive_seed
+from benchmark.schema import Schema
 from subspaces import FlatModel, Subspace
 
 OPTIMIZERS = ("adam", "sgd")
+
+
+_DEFAULTS = Schema()
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters of subspace training. lr is for θ; weight_decay pulls θ to 0, i.e. w to b."""
 
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    epochs: int = 10
-    batch_size: int = 128
+    optimizer: str = _DEFAULTS.optimizer  # defaults: `python -m benchmark run`'s own (benchmark.schema)
+    lr: float = _DEFAULTS.lr
+    momentum: float = _DEFAULTS.momentum
+    weight_decay: float = _DEFAULTS.weight_decay
+    epochs: int = _DEFAULTS.epochs
+    batch_size: int = _DEFAULTS.batch_size
     eval_batch_size: int = 2048
 
 

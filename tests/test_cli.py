@@ -432,3 +432,24 @@ def test_an_older_config_json_loads_with_defaults_and_a_foreign_one_is_one_clear
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(UserError, match="cannot be read by this version of dofbench: .*warmup"):
         RunConfig.from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "warmup": 5}})
+
+
+def test_every_key_is_defined_once_in_the_schema_and_listed():
+    """The YAML chooses config groups only; every key, default and help text is the schema's."""
+    import yaml
+
+    from benchmark import schema
+    from benchmark.cli import CONF_DIR
+
+    conf = yaml.safe_load((CONF_DIR / "config.yaml").read_text())
+    assert set(conf) == {"defaults", "hydra"}
+    flat = lambda d, p="": [k for key, v in d.items() for k in (flat(v, f"{p}{key}.") if isinstance(v, dict)
+                                                                   and key not in ("dataset", "model")
+                                                                   else [f"{p}{key}"])]
+    assert set(flat(_raw([]))) == {k for k, _, _ in schema.keys()}
+    assert all(h for _, _, h in schema.keys())
+    listed = subprocess.run([sys.executable, "-m", "benchmark", "list"], capture_output=True, text=True).stdout
+    assert all(f"  {k} = " in listed for k, _, _ in schema.keys())
+    from benchmark.train import TrainConfig
+
+    assert TrainConfig().epochs == schema.Schema().epochs == _raw([])["epochs"] == 30
