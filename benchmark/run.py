@@ -47,7 +47,7 @@ def run(cfg: RunConfig, out=None, sweep=None, job_name: str | None = None) -> di
     job = Job(cfg, data, flat, make_module, device, tracking.Recorder(client, exp_id), uri, say, out)
     status = "FAILED"
     try:
-        job.open(sweep, job_name)
+        job.open(sweep, job_name, len(planned))
         reference_lr = job.reference([c for c in planned if c.method == "full"])
         job.members([c for c in planned if c.method != "full"], planned, reference_lr)
         job.extension(planned, reference_lr)
@@ -121,7 +121,7 @@ class Job:
 
     # --- stages -------------------------------------------------------------------------------------
 
-    def open(self, sweep, job_name: str | None) -> None:
+    def open(self, sweep, job_name: str | None, members: int) -> None:
         from tqdm import tqdm
 
         cfg = self.cfg
@@ -132,7 +132,7 @@ class Job:
                     "methods": ",".join(cfg.methods), "ratios": ",".join(f"{r:g}" for r in cfg.ratios),
                     "seeds": ",".join(map(str, cfg.seeds)), "epochs": cfg.train.epochs, "preset": cfg.preset,
                     "lr_grid": cfg.lr_grid_text, "population": cfg.population, "device": str(self.device)},
-            metrics={"D": self.D, "members": len(plan(cfg, self.D))},
+            metrics={"D": self.D, "members": members},
             config=json.dumps(cfg.to_dict(), indent=2, default=str))
         self.bar = tqdm(total=0, desc="training", unit="member-epoch", file=self.out, dynamic_ncols=True)
 
