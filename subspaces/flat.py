@@ -55,8 +55,13 @@ class FlatModel:
         return torch.cat([params[n].detach().reshape(-1) for n in self.names])
 
     def unflatten(self, w: Tensor) -> dict[str, Tensor]:
-        """w (D,) -> {name: view of w with the parameter's shape}."""
-        return {n: w[s].view(shape) for n, s, shape in zip(self.names, self.slices, self.shapes)}
+        """w (D,) -> {name: view of w with the parameter's shape}.
+
+        One split, not a slice per parameter: autograd then joins the parameters' gradients with one
+        concatenation instead of writing each into its own zero-filled (D,) vector (a slice's backward),
+        which cost a LeNet-300-100 step 30% (measured on CPU)."""
+        parts = w.split([s.stop - s.start for s in self.slices])
+        return {n: t.view(shape) for n, t, shape in zip(self.names, parts, self.shapes)}
 
     def __call__(self, w: Tensor, x: Tensor, buffers: dict[str, Tensor] | None = None) -> Tensor:
         """w (D,), x (B, ...) -> logits (B, classes). buffers: this member's, updated in place in train mode."""
@@ -69,9 +74,10 @@ class FlatModel:
 
         Runs the members with torch.func.vmap; a model that vmap cannot run (data-dependent control
         flow, in-place updates of unbatched state, ...) runs member by member, with one warning.
+        One member runs without vmap: the same maths, without vmap's per-operator dispatch.
         """
         x_dim = None if shared_input else 0
-        if self.module not in _NO_VMAP:
+        if W.shape[0] > 1 and self.module not in _NO_VMAP:
             try:
                 return vmap(self, in_dims=(0, x_dim, 0 if buffers is not None else None))(W, x, buffers)
             except (RuntimeError, NotImplementedError) as e:
@@ -81,6 +87,8 @@ class FlatModel:
                 warnings.warn(f"{type(self.module).__name__} cannot run under torch.func.vmap "
                               f"({str(e).splitlines()[0][:200]}); training its members one at a time")
         member = lambda k: None if buffers is None else {n: b[k] for n, b in buffers.items()}
+        if W.shape[0] == 1:  # squeeze, not W[0]: its backward is a view, not a zero-filled (1, D) copy
+            return self(W.squeeze(0), x if shared_input else x[0], member(0)).unsqueeze(0)
         return torch.stack([self(W[k], x if shared_input else x[k], member(k)) for k in range(W.shape[0])])
 
 
