@@ -1,9 +1,14 @@
 """`python -m benchmark bench`: the cost of subspace training, measured side by side in one process.
 
-projection lines: a full-space training step against a subspace step for each projection and d
-(the same `Population.step` that training uses), with overhead = step_ms / full_step_ms and the
-peak memory the configuration added. population lines: member-steps per second, K members
-batched in one step versus the same K members stepped one after another.
+Every configuration is timed interleaved with the plain PyTorch step a careful user writes for the
+same model (an nn.Module, F.cross_entropy, zero_grad(set_to_none=True), backward, Adam at the fastest
+of its default / foreach / fused settings; same batch, same threads): vs_plain = step_ms / plain_ms is
+the headline. overhead = step_ms / full_ms is the ratio to dofbench's own full-space step.
+
+projection lines: the full-space step and a subspace step for each projection and d (the same
+`Population.step` that training uses), with the peak memory the configuration added. population
+lines: member-steps per second, K members batched in one step versus the same K members stepped one
+after another, and versus plain steps.
 """
 from __future__ import annotations
 
@@ -14,8 +19,10 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from functools import partial
 
 import torch
+import torch.nn.functional as F
 
 from benchmark.models import create_model
 from benchmark.train import Group, Population, TrainConfig
@@ -95,18 +102,26 @@ def _sync(device):
 
 def time_steps(pop: Population, x, y, device, repeats: int, budget_s: float = 20.0) -> float:
     """Median milliseconds of pop.step over `repeats` steps after warm-up (fewer when a step is slow)."""
-    times = []
+    return time_interleaved({"step": lambda: pop.step(x, y.expand(pop.K, -1), True)}, device, repeats,
+                            budget_s)["step"]
+
+
+def time_interleaved(steps: dict, device, repeats: int, budget_s: float = 20.0) -> dict[str, float]:
+    """{name: median milliseconds} of each step function, run in turn (one round = one call of each),
+    so that all of them see the same machine state; two rounds of warm-up, fewer rounds when slow."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for i in range(repeats + 2):
-        _sync(device)
-        t = time.perf_counter()
-        pop.step(x, y.expand(pop.K, -1), True)
-        _sync(device)
-        dt = time.perf_counter() - t
-        if i >= 2 or dt > budget_s / 4:
-            times.append(dt)
-        if sum(times) > budget_s and times:
+        for name, fn in steps.items():
+            _sync(device)
+            t = time.perf_counter()
+            fn()
+            _sync(device)
+            dt = time.perf_counter() - t
+            if i >= 2 or dt > budget_s / 4:
+                times[name].append(dt)
+        if sum(map(sum, times.values())) > budget_s and all(times.values()):
             break
-    return 1e3 * statistics.median(times)
+    return {name: 1e3 * statistics.median(v) for name, v in times.items()}
 
 
 def _model(name, device):
@@ -114,6 +129,35 @@ def _model(name, device):
     torch.manual_seed(0)
     flat = FlatModel.of(create_model(name, shape, classes).to(device))
     return flat, shape, classes
+
+
+def plain_step(model: str, x, y, device, repeats: int = 10):
+    """(step function, Adam setting): the training step a user writes by hand for `model`, with Adam at the
+    fastest of its default, foreach and fused settings on this machine (timed here, interleaved)."""
+    shape, classes = BENCH_INPUTS[model]
+    y = y.reshape(-1)
+
+    def make(**kw):
+        torch.manual_seed(0)
+        module = create_model(model, shape, classes).to(device).train()
+        opt = torch.optim.Adam(module.parameters(), lr=1e-3, **kw)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(module(x), y).backward()
+            opt.step()
+        return step
+
+    variants = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+    steps = {}
+    for name, kw in variants.items():
+        try:
+            steps[name] = make(**kw)
+        except RuntimeError:  # no fused kernel on this device
+            pass
+    ms = time_interleaved(steps, device, repeats)
+    best = min(ms, key=ms.get)
+    return steps[best], best
 
 
 def bench_projections(model: str, batch: int, device: torch.device, dims=DIMS, projections=PROJECTIONS,
@@ -125,13 +169,21 @@ def bench_projections(model: str, batch: int, device: torch.device, dims=DIMS, p
     y = torch.randint(0, classes, (1, batch), generator=g).to(device)
     cfg = TrainConfig()
     w0 = flat.flatten()[None]
+    plain, adam = plain_step(model, x, y, device)
+    emit(f"# plain step: nn.Module + F.cross_entropy + backward + Adam ({adam}, the fastest here)")
+    full = Population(flat, [Group(Subspace(w0.clone(), IdentityProjection(1, D)), 1e-3, (0,))], cfg)
+    full_step = lambda: full.step(x, y, True)
 
-    def full_step():
-        pop = Population(flat, [Group(Subspace(w0.clone(), IdentityProjection(1, D)), 1e-3, (0,))], cfg)
-        return time_steps(pop, x, y, device, repeats)
+    def row(projection, d, ms, mem_mb):
+        r = dict(kind="projection", projection=projection, model=model, D=D, d=d, K=1, device=str(device),
+                 step_ms=round(ms["step"], 3), plain_ms=round(ms["plain"], 3), full_step_ms=round(ms["full"], 3),
+                 vs_plain=round(ms["step"] / ms["plain"], 3), overhead=round(ms["step"] / ms["full"], 3),
+                 plain_adam=adam, peak_mem_mb=round(mem_mb, 1))
+        emit(r)
+        return r
 
-    full_step()  # warm-up: the first step pays one-off allocations that belong to no configuration
-    rows = []
+    rows = [row("identity", D, time_interleaved({"step": full_step, "plain": plain, "full": full_step}, device,
+                                                repeats), float("nan"))]
     for kind in projections:
         for d in dims:
             if d >= D:
@@ -145,15 +197,10 @@ def bench_projections(model: str, batch: int, device: torch.device, dims=DIMS, p
                 pop = Population(flat, [Group(Subspace(w0.clone(), proj), 1e-2, (0,))], cfg)
                 for _ in range(2):
                     pop.step(x, y, True)
-            step_ms = time_steps(pop, x, y, device, repeats)
-            used = proj.kind  # "dense" may have become "dense_on_the_fly" over the storage budget
+            ms = time_interleaved({"step": partial(pop.step, x, y, True), "plain": plain, "full": full_step},
+                                  device, repeats)
+            rows.append(row(proj.kind, d, ms, mem["mb"]))  # "dense" may have become "dense_on_the_fly"
             del pop, proj
-            full_ms = full_step()  # measured right after, so both see the same machine state
-            row = dict(kind="projection", projection=used, model=model, D=D, d=d, K=1, device=str(device),
-                       step_ms=round(step_ms, 3), full_step_ms=round(full_ms, 3),
-                       overhead=round(step_ms / full_ms, 3), peak_mem_mb=round(mem["mb"], 1))
-            rows.append(row)
-            emit(row)
     return rows
 
 
@@ -175,26 +222,22 @@ def bench_population(model: str, batch: int, device: torch.device, ks=POPULATION
             return Subspace(w0 * 0, CoordinateProjection(idx[None], D)).to(device)
         return Subspace(w0.clone(), random_projection(kind, D, d, seed=k)).to(device)
 
+    plain, adam = plain_step(model, x, y, device)
     rows = []
     for kind in ("coordinates", "fastfood"):
         for K in ks:
             members = [member(kind, k) for k in range(K)]
             batched = Population(flat, [Group(stack(members), 1e-2, tuple([0] * K))], cfg)
-            batched_ms = time_steps(batched, x, y, device, repeats)
             singles = [Population(flat, [Group(m, 1e-2, (0,))], cfg) for m in members]
-            seq_ms = []
-            for _ in range(max(2, repeats // 4)):
-                _sync(device)
-                t = time.perf_counter()
-                for p in singles:
-                    p.step(x, y, True)
-                _sync(device)
-                seq_ms.append(1e3 * (time.perf_counter() - t))
-            seq = statistics.median(seq_ms[1:] if len(seq_ms) > 2 else seq_ms)
+            ms = time_interleaved({"batched": lambda: batched.step(x, y.expand(K, -1), True),
+                                   "sequential": lambda: [p.step(x, y, True) for p in singles],
+                                   "plain": plain}, device, repeats)
             row = dict(kind="population", projection=kind, model=model, D=D, d=d, K=K, device=str(device),
-                       batched_steps_per_s=round(1e3 * K / batched_ms, 1),
-                       sequential_steps_per_s=round(1e3 * K / seq, 1),
-                       speedup=round(seq / batched_ms, 2))
+                       batched_steps_per_s=round(1e3 * K / ms["batched"], 1),
+                       sequential_steps_per_s=round(1e3 * K / ms["sequential"], 1),
+                       plain_steps_per_s=round(1e3 / ms["plain"], 1), plain_adam=adam,
+                       speedup=round(ms["sequential"] / ms["batched"], 2),
+                       vs_plain=round(K * ms["plain"] / ms["batched"], 2))
             rows.append(row)
             emit(row)
     return rows
@@ -282,7 +325,10 @@ def main(argv: list[str]) -> int:
         rows = bench_projections(args.model, args.batch, device, dims, projections, args.repeats, emit)
         if not args.json and rows:
             print(f"\n## projection: {args.model} (D = {rows[0]['D']:,}), batch {args.batch}, {device}")
-            print(_table(rows, ["projection", "d", "step_ms", "full_step_ms", "overhead", "peak_mem_mb"]))
+            print(f"(plain: the hand-written PyTorch step, Adam {rows[0]['plain_adam']}; vs_plain = step / plain, "
+                  f"overhead = step / dofbench's full step)")
+            print(_table(rows, ["projection", "d", "step_ms", "plain_ms", "vs_plain", "full_step_ms", "overhead",
+                                "peak_mem_mb"]))
     if "on_the_fly" in kinds:
         rows = bench_on_the_fly(args.model, args.batch, device, dims, emit=emit)
         if not args.json and rows:
@@ -293,5 +339,8 @@ def main(argv: list[str]) -> int:
         if not args.json and rows:
             print(f"\n## population: {args.population_model} (D = {rows[0]['D']:,}, d = {rows[0]['d']:,}), "
                   f"batch {args.batch}, {device}")
-            print(_table(rows, ["projection", "K", "batched_steps_per_s", "sequential_steps_per_s", "speedup"]))
+            print("(speedup = batched / sequential member-steps per second; vs_plain = batched member-steps per "
+                  "second / plain steps per second)")
+            print(_table(rows, ["projection", "K", "batched_steps_per_s", "sequential_steps_per_s", "speedup",
+                                "plain_steps_per_s", "vs_plain"]))
     return 0

@@ -94,6 +94,13 @@ def epoch_order(data_seed: int, epoch: int, n: int) -> Tensor:
     return torch.randperm(n, generator=g)
 
 
+def member_losses(logits: Tensor, y: Tensor) -> Tensor:
+    """Cross-entropy per member and example: logits (K, B, C), y (K, B) -> (K, B). As one (K·B, C)
+    batch: the 2-d loss over a transposed (K, C, B) view costs a small model's step about 10%."""
+    K, B, C = logits.shape
+    return F.cross_entropy(logits.reshape(K * B, C), y.reshape(K * B), reduction="none").view(K, B)
+
+
 @torch.no_grad()
 def evaluate(model: FlatModel, W: Tensor, x: Tensor, y: Tensor, batch_size: int,
              buffers: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
@@ -110,7 +117,7 @@ def evaluate(model: FlatModel, W: Tensor, x: Tensor, y: Tensor, batch_size: int,
         xb, yb = x[i : i + batch_size].to(W.device), y[i : i + batch_size]  # a streamed x is copied per batch
         logits = model.batched(W, xb, shared_input=True, buffers=buffers)  # (K, B, C)
         correct += (logits.argmax(-1) == yb).sum(-1)
-        loss += F.cross_entropy(logits.transpose(1, 2), yb.expand(K, -1), reduction="none").sum(-1)
+        loss += member_losses(logits, yb.expand(K, -1)).sum(-1)
     return correct / len(y), loss / len(y)
 
 
@@ -160,7 +167,7 @@ class Population:
         Returns the per-member training loss (K,) before the step."""
         self.model.module.train()
         logits = self.model.batched(self.weights(), xb, shared_input, self.buffers)  # (K, B, C)
-        loss = F.cross_entropy(logits.transpose(1, 2), yk, reduction="none").mean(-1)  # (K,)
+        loss = member_losses(logits, yk).mean(-1)  # (K,)
         for opt in self.opts:
             opt.zero_grad(set_to_none=True)
         loss.sum().backward()  # members are independent: d(sum)/dθ_k = dL_k/dθ_k
