@@ -74,10 +74,6 @@ def lr_candidates(cfg: RunConfig, method: str) -> tuple[float, ...]:
     return tuple(float(f"{centre * f:.6g}") for f in cfg.lr_grid)
 
 
-# The largest lottery-subspace basis (D x d float32) the preparation will store per seed.
-BASIS_BUDGET_BYTES = 2 * 2**30
-
-
 def preparation_plan(cfg: RunConfig, cells: list[Cell], D: int, reference_lr: float | None) -> dict:
     """What the shared preparation of this invocation depends on, decided before it is computed:
     the reference's recipe (train config with the lr chosen on validation for `full`), which parts
@@ -94,8 +90,8 @@ def preparation_plan(cfg: RunConfig, cells: list[Cell], D: int, reference_lr: fl
         "train": {**asdict(cfg.train), "lr": cfg.train.lr if reference_lr is None else reference_lr},
         "trajectory": asdict(cfg.trajectory), "imp": asdict(cfg.imp), "needs": sorted(needs),
         "masks": masks,
-        # A lottery subspace is a stored D x d basis: d whose basis would not fit the budget fail clearly.
-        "basis": max([d for d in wanted if D * d * 4 <= BASIS_BUDGET_BYTES], default=0),
+        # How many principal directions a trajectory is asked for (it may span fewer): the largest d.
+        "basis": max(wanted, default=0),
     }
 
 

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -23,7 +24,7 @@ from benchmark.data import Splits
 from benchmark.seeds import derive_seed
 from benchmark.train import Group, TrainConfig, steps_per_epoch, train_population
 from subspaces import FlatModel, IdentityProjection, Subspace, principal_directions
-from subspaces.trajectory import complete_basis
+from subspaces.trajectory import CompletedBasisProjection, completed_basis
 
 
 # The preparation's own stages, as `prepare` times them (timings[key] in seconds) and as reports name
@@ -43,11 +44,12 @@ class Preparation:
     wt: Tensor | None = None  # (D,), w after burn_in_steps full-space steps
     burn_in_steps: int = 0
     full_steps: int = 0  # length of the full-space run, in optimizer steps
-    basis: Tensor | None = None  # (D, r) orthonormal: principal directions of the trajectory, then completion
-    rank: int = 0  # how many of basis's columns are principal directions of the trajectory
+    basis: Tensor | None = None  # (D, r) orthonormal: the trajectory's principal directions, r <= basis_dim
+    rank: int = 0  # r, how many principal directions the trajectory has (up to basis_dim)
     indep_basis: Tensor | None = None  # (D, r) the same, from the independent run's trajectory
     indep_rank: int = 0
     basis_dim: int = 0  # the largest d the basis was asked to serve
+    complete: bool = True  # a lottery subspace of d > r adds d − r random orthonormal directions
     dense: Tensor | None = None  # (D,) the full-space run's final weights (IMP's dense round)
     # Written by the directions kinds that prepare their own masks (Directions.prepare), each cached as a part:
     # "<kind>.<anchor>" -> d -> kept coordinates (d,), sorted: tickets, saliency masks
@@ -55,6 +57,8 @@ class Preparation:
     rounds: dict[str, dict[int, int]] = field(default_factory=dict)  # kind -> d -> training runs it spent
     model: FlatModel | None = field(default=None, compare=False, repr=False)  # what w means (not cached)
     _rows: dict[str, Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _completed: dict[str, CompletedBasisProjection] = field(default_factory=dict, init=False, repr=False,
+                                                            compare=False)
 
     def trajectory(self, which: str) -> tuple[Tensor | None, int]:
         """(basis (D, r) or None, rank) of the "reference" or the "independent" trajectory."""
@@ -65,6 +69,15 @@ class Preparation:
         if which not in self._rows:
             self._rows[which] = self.trajectory(which)[0].T.contiguous()
         return self._rows[which]
+
+    def completed(self, which: str, d: int) -> CompletedBasisProjection:
+        """The lottery subspace of dimension d > r of a trajectory: its r principal directions, then d − r
+        random orthonormal ones (implicit: O(D r) memory). The factorization is made once per trajectory, so
+        every d and every candidate of this seed shares it."""
+        if which not in self._completed:
+            basis = self.trajectory(which)[0]
+            self._completed[which] = completed_basis(basis, basis.shape[1] or 1, completion_seed(self.seed, which))
+        return dataclasses.replace(self._completed[which], dim=d)
 
     def anchor(self, name: str) -> Tensor:
         """w0 or w_t (D,)."""
@@ -156,13 +169,13 @@ def prepare_base(seeds, w0, flat, data, train_cfg, needs, burn_in_steps, traject
     S, D = w0.shape
     full_steps = train_cfg.epochs * steps_per_epoch(len(data.y_train), train_cfg.batch_size)
     preps = {s: Preparation(seed=s, w0=w0[i], burn_in_steps=burn_in_steps, full_steps=full_steps,
-                            basis_dim=basis_dim, model=flat) for i, s in enumerate(seeds)}
+                            basis_dim=basis_dim, complete=trajectory_complete, model=flat) for i, s in enumerate(seeds)}
     if not needs & BASE_NEEDS:
         return preps
     if "wt" in needs and burn_in_steps > full_steps:
         raise ValueError(f"burn_in_steps={burn_in_steps} exceeds the full-space run ({full_steps} steps)")
     dense = _full_run(seeds, w0, flat, data, train_cfg, needs, preps, burn_in_steps, trajectory_every,
-                      trajectory_centered, trajectory_complete, basis_dim, on_progress or (lambda msg: None),
+                      trajectory_centered, basis_dim, on_progress or (lambda msg: None),
                       _lap(timings))
     for i, s in enumerate(seeds):
         preps[s].dense = dense[i]
@@ -199,7 +212,7 @@ def _lap(timings: dict[str, float] | None) -> Callable[[str], None]:
 
 
 def _full_run(seeds, w0, flat, data, train_cfg, needs, preps, burn_in_steps, trajectory_every, trajectory_centered,
-              trajectory_complete, basis_dim, say, lap) -> Tensor:
+              basis_dim, say, lap) -> Tensor:
     """The full-space run (and the independent one): sets w_t and the trajectory bases on `preps`;
     returns the final weights (S, D) of the reference's runs (IMP's dense round)."""
     S, D = w0.shape
@@ -235,8 +248,8 @@ def _full_run(seeds, w0, flat, data, train_cfg, needs, preps, burn_in_steps, tra
             for row, which in ((i, "reference"), (S + i, "independent")):
                 if row >= len(traj) or (which == "reference" and "full_run" not in needs):
                     continue
-                basis, rank = _basis(traj[row].to(w0.device), basis_dim, trajectory_centered, trajectory_complete,
-                                     completion_seed(s, which), say)
+                basis = principal_directions(traj[row].to(w0.device), basis_dim, trajectory_centered)
+                rank = basis.shape[1]
                 if which == "reference":
                     preps[s].basis, preps[s].rank = basis, rank
                 else:
@@ -249,16 +262,3 @@ def _full_run(seeds, w0, flat, data, train_cfg, needs, preps, burn_in_steps, tra
 def completion_seed(seed: int, which: str) -> int:
     """Seed of the random directions that complete a trajectory's basis (the reference's as before)."""
     return derive_seed(seed, "basis_completion") if which == "reference" else derive_seed(seed, "basis_completion", which)
-
-
-def _basis(deltas: Tensor, basis_dim: int, centered: bool, complete: bool, seed: int,
-           say: Callable[[str], None]) -> tuple[Tensor, int]:
-    """(basis (D, basis_dim or rank), rank): a trajectory's principal directions (deltas: (T, D)),
-    completed with random orthonormal ones when the trajectory spans fewer than basis_dim."""
-    basis = principal_directions(deltas, basis_dim, centered)
-    rank = basis.shape[1]
-    if complete and rank < basis_dim:
-        # Completed once, at the largest d: every smaller d takes a prefix of the same basis.
-        say(f"trajectory rank {rank} < d = {basis_dim}: completing with random orthonormal directions")
-        basis = complete_basis(basis, basis_dim, seed)
-    return basis, rank

@@ -11,7 +11,7 @@ from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.context import setup
 from benchmark.errors import UserError
 from benchmark.extension import plan_extension
-from benchmark.grid import (BASIS_BUDGET_BYTES, Cell, MemberOutcome, member_hash, member_params, outcome_record,
+from benchmark.grid import (Cell, MemberOutcome, member_hash, member_params, outcome_record,
                             plan, preparation_plan, train_cells)
 from benchmark.methods import DIRECTIONS, METHODS, prep_steps
 from benchmark.prep import STAGES, Preparation, init_weights
@@ -151,9 +151,6 @@ class Job:
     def members(self, others: list[Cell], planned: list[Cell], reference_lr) -> None:
         """Stages 2 and 3: the shared preparation with the reference's recipe, then every other member."""
         self.prep_plan = preparation_plan(self.cfg, planned, self.D, None if reference_lr == FAILED else reference_lr)
-        if any(DIRECTIONS[METHODS[c.method].directions].trajectory and c.d > self.prep_plan["basis"] for c in others):
-            self.say(f"  prep: lottery subspaces with d > {self.prep_plan['basis']:,} are skipped: a D x d basis "
-                     f"over {BASIS_BUDGET_BYTES / 2**30:.0f} GiB")
         todo = self.todo(others)
         blocked = [c for c in todo if METHODS[c.method].needs and reference_lr == FAILED]
         todo = [c for c in todo if c not in blocked]

@@ -98,11 +98,19 @@ def test_paired_controls_share_their_directions(setup):
         assert not torch.equal(a.projection(theta), other_seed.projection(theta))
 
 
-def test_lottery_subspace_basis_is_orthonormal(setup):
+def test_lottery_subspace_basis_is_orthonormal_and_starts_with_the_principal_directions(setup):
     _, _, preps, dims, _ = setup
-    s = build_subspace("lottery_subspace", preps[0], dims[1])
-    rows = s.projection.directions[0]
-    torch.testing.assert_close(rows @ rows.T, torch.eye(dims[1]), atol=1e-5, rtol=0)
+    p = preps[0]
+    kinds = set()
+    for d in dims + [p.rank + 1, max(p.rank - 1, 1)]:
+        s = build_subspace("lottery_subspace", p, d)
+        kinds.add(s.kind)
+        A = torch.autograd.functional.jacobian(lambda t: s.projection(t[None])[0], torch.zeros(d)).double()
+        torch.testing.assert_close(A.T @ A, torch.eye(d, dtype=torch.float64), atol=1e-5, rtol=0)
+        r = min(d, p.rank)
+        torch.testing.assert_close(A[:, :r], p.basis[:, :r].double(), atol=1e-6, rtol=0)
+    # d <= r: a prefix of the stored basis; d > r: the basis completed implicitly, never a D x d matrix.
+    assert kinds == {"dense", "completed_basis"}
 
 
 def test_prep_steps_count_the_full_space_training_each_method_needed(setup):
@@ -157,8 +165,8 @@ def test_lottery_subspace_without_completion_fails_clearly_when_d_exceeds_the_tr
         assert p.rank == steps
         if complete:
             s = build_subspace("lottery_subspace", p, steps + 5)
-            rows = s.projection.directions[0]
-            torch.testing.assert_close(rows @ rows.T, torch.eye(steps + 5), atol=1e-5, rtol=0)
+            A = torch.autograd.functional.jacobian(lambda t: s.projection(t[None])[0], torch.zeros(steps + 5))
+            torch.testing.assert_close(A.T @ A, torch.eye(steps + 5), atol=1e-5, rtol=0)
         else:
             with pytest.raises(MemberError, match=f"trajectory spans only {steps} directions"):
                 build_subspace("lottery_subspace", p, steps + 1)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -10,7 +12,8 @@ from subspaces import (
     principal_directions,
     stack,
 )
-from subspaces.trajectory import complete_basis
+from subspaces.hartley import RandomOrthogonal, hartley
+from subspaces.trajectory import completed_basis
 
 D = 300
 
@@ -89,14 +92,69 @@ def test_principal_directions_recover_known_directions_and_are_orthonormal():
     assert abs(float(overlap[0, 0])) > 0.99
 
 
+def _columns(proj, d: int) -> torch.Tensor:
+    """A (D, d) of a K = 1 projection, read column by column (θ = e_i), in float64."""
+    probe = dataclasses.replace(proj, members=torch.zeros(d, dtype=torch.long))
+    return probe(torch.eye(d)).double().T
+
+
 def test_principal_directions_stop_at_the_rank_and_completion_is_orthonormal():
     deltas = torch.randn(5, 400)
     basis = principal_directions(deltas, d=10)
     assert basis.shape == (400, 5)
-    full = complete_basis(basis, 12, seed=0)
-    assert full.shape == (400, 12)
-    torch.testing.assert_close(full.T @ full, torch.eye(12), atol=1e-5, rtol=0)
-    torch.testing.assert_close(full[:, :5], basis)
+    proj = completed_basis(basis, 12, seed=0)
+    assert (proj.K, proj.D, proj.d, proj.r) == (1, 400, 12, 5)
+    A = _columns(proj, 12)
+    torch.testing.assert_close(A.T @ A, torch.eye(12, dtype=torch.float64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(A[:, :5], basis.double(), atol=1e-6, rtol=0)  # the principal part is the basis
+    # Memory is O(D r): nothing of size D x d is stored.
+    assert proj.rows.shape == (1, 5, 400) and proj.completion[0].perm.shape == (395,)
+
+
+def test_completion_at_scale_is_orthonormal_on_random_probes_and_its_backward_is_the_adjoint():
+    g = torch.Generator().manual_seed(0)
+    D, r, d = 50_000, 30, 2_000
+    basis = principal_directions(torch.randn(r, D, generator=g), d=r)
+    proj = completed_basis(basis, d, seed=1)
+    # Random probes: ‖A x‖ = ‖x‖ and (A x)·(A y) = x·y for orthonormal columns, checked without forming A.
+    x = torch.randn(3, d, generator=g)
+    ax = torch.stack([proj(x[i : i + 1])[0] for i in range(3)]).double()
+    torch.testing.assert_close(ax @ ax.T, x.double() @ x.double().T, rtol=1e-5, atol=1e-4)
+    # A few columns of each part: principal ones equal the basis, completion ones are orthogonal to it.
+    cols = torch.tensor([0, r - 1, r, r + 7, d - 1])
+    e = torch.zeros(len(cols), d)
+    e[torch.arange(len(cols)), cols] = 1
+    a = dataclasses.replace(proj, members=torch.zeros(len(cols), dtype=torch.long))(e).double().T
+    torch.testing.assert_close(a[:, :2], basis[:, [0, r - 1]].double(), atol=1e-6, rtol=0)
+    assert float((basis.double().T @ a[:, 2:]).abs().max()) < 1e-5
+    # Autograd's backward is Aᵀ g.
+    theta = torch.randn(1, d, generator=g, requires_grad=True)
+    grad_out = torch.randn(1, D, generator=g)
+    (proj(theta) * grad_out).sum().backward()
+    torch.testing.assert_close(theta.grad[0, cols].double(), (grad_out.double() @ a)[0], atol=1e-4, rtol=1e-4)
+
+
+def test_random_orthogonal_is_orthogonal_for_any_n_and_hartley_is_its_own_inverse():
+    for n in (7, 64, 1000):
+        x = torch.randn(4, n, dtype=torch.float64)
+        torch.testing.assert_close(hartley(hartley(x)), x)
+        R = RandomOrthogonal.draw(n, seed=3, dtype=torch.float64)
+        Rm = R(torch.eye(n, dtype=torch.float64)).T  # column j = R e_j
+        torch.testing.assert_close(Rm.T @ Rm, torch.eye(n, dtype=torch.float64))
+        if n >= 64:
+            assert float(Rm.abs().max()) < 0.5  # dense columns: no column is close to an axis
+    a, b = RandomOrthogonal.draw(50, seed=1), RandomOrthogonal.draw(50, seed=1)
+    assert torch.equal(a.signs, b.signs) and torch.equal(a.perm, b.perm)
+
+
+def test_completed_bases_of_one_seed_share_storage_when_stacked():
+    basis = principal_directions(torch.randn(4, 300), d=4)
+    one = completed_basis(basis, 20, seed=0)
+    other = completed_basis(basis, 20, seed=1)
+    both = one.stack([one, other])
+    assert both.K == 3 and both.rows.shape[0] == 2 and both.members.tolist() == [0, 0, 1]
+    theta = torch.randn(3, 20)
+    torch.testing.assert_close(both(theta), torch.cat([one(theta[:1]), one(theta[1:2]), other(theta[2:])]))
 
 
 def test_centered_pca_ignores_a_constant_offset():

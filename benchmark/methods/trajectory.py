@@ -9,15 +9,14 @@ from subspaces import DenseProjection, Subspace
 def _build(which: str):
     def build(prep, method, d, anchor, projection) -> Subspace:
         basis, rank = prep.trajectory(which)
-        have = 0 if basis is None else basis.shape[1]
-        if have < d:
-            if d > prep.basis_dim:
-                raise MemberError(f"a lottery subspace of d = {d} needs a stored {anchor.numel():,} x {d:,} basis, "
-                                  f"over the preparation's memory budget; use fewer dimensions (a larger ratio)")
-            raise MemberError(
-                f"the trajectory spans only {rank} directions but d = {d}; record more snapshots "
-                f"(more epochs or a smaller trajectory.every) or set trajectory.complete=true"
-            )
+        if d > rank:
+            if not prep.complete:
+                raise MemberError(
+                    f"the trajectory spans only {rank} directions but d = {d}; record more snapshots "
+                    f"(more epochs or a smaller trajectory.every) or set trajectory.complete=true"
+                )
+            # r principal directions, then d − r random orthonormal ones, never stored as D x d.
+            return Subspace(anchor[None].clone(), prep.completed(which, d))
         # A prefix of the basis as rows (d, D): the same storage for every member of this seed and d, so a
         # population's candidates (learning rates, anchors) share one matrix (DenseProjection.stack).
         rows = prep.basis_rows(which)[:d]
