@@ -26,8 +26,9 @@ import torch.nn.functional as F
 
 from benchmark.models import create_model
 from benchmark.train import Group, Population, TrainConfig
-from subspaces import (RANDOM_PROJECTIONS, CoordinateProjection, FlatModel, IdentityProjection, Subspace,
-                       random_projection, stack)
+from subspaces import (RANDOM_PROJECTIONS, CoordinateProjection, DenseProjection, FlatModel, IdentityProjection,
+                       Subspace, random_projection, stack)
+from subspaces.trajectory import completed_basis
 from subspaces.random import DENSE_BUDGET_BYTES
 
 # The inputs each bench model is measured on (random data; only the shapes matter).
@@ -38,7 +39,23 @@ BENCH_INPUTS = {
     "cnn1d": ((1, 40), 10),
 }
 DIMS = (10, 100, 1000, 10_000, 100_000)
-PROJECTIONS = tuple(RANDOM_PROJECTIONS)
+# The lottery subspace's cost depends on r, the trajectory's principal directions it reads per product.
+LOTTERY_RANK = 100
+
+
+def lottery(D: int, d: int, seed: int, rank: int = LOTTERY_RANK):
+    """A lottery subspace as training builds it, from a random orthonormal (D, rank) basis standing in for
+    a trajectory's: a prefix of the stored basis for d <= rank, else the basis completed implicitly."""
+    g = torch.Generator().manual_seed(seed)
+    basis = torch.linalg.qr(torch.randn(D, rank, generator=g, dtype=torch.float64))[0].float()
+    if d <= rank:
+        return DenseProjection(basis[:, :d].T.contiguous()[None])
+    return completed_basis(basis, d, seed)
+
+
+# What `--projections` accepts: the random kernels by name, and lottery subspaces.
+BENCH_PROJECTIONS = {**RANDOM_PROJECTIONS, "lottery": lottery}
+PROJECTIONS = tuple(BENCH_PROJECTIONS)
 POPULATION_K = (1, 8, 32, 128)
 # On-the-fly dense regenerates D*d Gaussians twice per step; above this many it takes minutes a step.
 MAX_ON_THE_FLY = 2_000_000_000
@@ -132,7 +149,7 @@ def _model(name, device):
 
 
 def plain_step(model: str, x, y, device, repeats: int = 10):
-    """(step function, Adam setting): the training step a user writes by hand for `model`, with Adam at the
+    """(step function -> loss, Adam setting): the training step a user writes by hand for `model`, Adam at the
     fastest of its default, foreach and fused settings on this machine (timed here, interleaved)."""
     shape, classes = BENCH_INPUTS[model]
     y = y.reshape(-1)
@@ -144,8 +161,10 @@ def plain_step(model: str, x, y, device, repeats: int = 10):
 
         def step():
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(module(x), y).backward()
+            loss = F.cross_entropy(module(x), y)
+            loss.backward()
             opt.step()
+            return loss.detach()
         return step
 
     variants = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
@@ -193,13 +212,14 @@ def bench_projections(model: str, batch: int, device: torch.device, dims=DIMS, p
                 continue
             # Memory first (the sampler thread would steal a core from the timing), then time.
             with peak_memory(device) as mem:
-                proj = random_projection(kind, D, d, seed=1).to(device)
+                proj = BENCH_PROJECTIONS[kind](D, d, seed=1).to(device)
                 pop = Population(flat, [Group(Subspace(w0.clone(), proj), 1e-2, (0,))], cfg)
                 for _ in range(2):
                     pop.step(x, y, True)
             ms = time_interleaved({"step": partial(pop.step, x, y, True), "plain": plain, "full": full_step},
                                   device, repeats)
-            rows.append(row(proj.kind, d, ms, mem["mb"]))  # "dense" may have become "dense_on_the_fly"
+            # "dense" may have become "dense_on_the_fly"; a lottery subspace names its rank
+            rows.append(row(f"lottery r={LOTTERY_RANK}" if kind == "lottery" else proj.kind, d, ms, mem["mb"]))
             del pop, proj
     return rows
 

@@ -59,6 +59,27 @@ def householder(basis: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return y, t, signs
 
 
+def _apply_wy(z: Tensor, rows: Tensor, t: Tensor) -> Tensor:
+    """z (M, D) -> (W z)ᵀ for W = I − Y T Yᵀ, rows = Yᵀ (r, D): the big factor is the left GEMM operand
+    both times (on CPU about 2x faster than z @ rows.T, and 5x faster than rows.T @ s)."""
+    s = t @ (rows @ z.T)  # (r, M)
+    return torch.addmm(z, s.T, rows, alpha=-1.0)
+
+
+class _Householder(torch.autograd.Function):
+    """W z and, in the backward, Wᵀ g = g − Y Tᵀ Yᵀ g: the same kernel with T transposed."""
+
+    @staticmethod
+    def forward(ctx, z, rows, t):
+        ctx.save_for_backward(rows, t)
+        return _apply_wy(z, rows, t)
+
+    @staticmethod
+    def backward(ctx, g):
+        rows, t = ctx.saved_tensors
+        return _apply_wy(g.contiguous(), rows, t.T), None, None
+
+
 @dataclass(frozen=True)
 class CompletedBasisProjection:
     """A lottery subspace of any d without a D x d matrix: the r principal directions U of a trajectory,
@@ -104,8 +125,7 @@ class CompletedBasisProjection:
         p = min(self.d, r)
         head = torch.nn.functional.pad(theta[:, :p] * self.signs[g, :p], (0, r - p))
         tail = self.completion[g](theta[:, r:]) if self.d > r else theta.new_zeros(M, self.D - r)
-        z = torch.cat([head, tail], dim=1)
-        return z - ((z @ self.rows[g].T) @ self.t[g].T) @ self.rows[g]
+        return _Householder.apply(torch.cat([head, tail], dim=1), self.rows[g], self.t[g])
 
     def __call__(self, theta: Tensor) -> Tensor:
         if self.members is None:

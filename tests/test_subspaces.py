@@ -134,8 +134,12 @@ def test_completion_at_scale_is_orthonormal_on_random_probes_and_its_backward_is
     torch.testing.assert_close(theta.grad[0, cols].double(), (grad_out.double() @ a)[0], atol=1e-4, rtol=1e-4)
 
 
-def test_random_orthogonal_is_orthogonal_for_any_n_and_hartley_is_its_own_inverse():
-    for n in (7, 64, 1000):
+def test_random_orthogonal_is_orthogonal_for_any_n_and_hartley_is_its_own_inverse(monkeypatch):
+    import subspaces.hartley as hartley_module
+
+    monkeypatch.setattr(hartley_module, "ONE_BLOCK", 100)  # so that n = 1001 is split in two blocks
+    assert hartley_module.blocks(1001) == (900, 101) and hartley_module.blocks(1000) == (1000,)
+    for n in (7, 64, 1000, 1001):
         x = torch.randn(4, n, dtype=torch.float64)
         torch.testing.assert_close(hartley(hartley(x)), x)
         R = RandomOrthogonal.draw(n, seed=3, dtype=torch.float64)

@@ -107,6 +107,30 @@ def test_pruned_weights_stay_exactly_zero_under_momentum_and_weight_decay(flat, 
     assert not torch.equal(res.weights[0][~pruned], offset[0][~pruned])  # the kept ones did train
 
 
+def test_one_member_without_vmap_matches_a_member_of_a_vmapped_pair_in_logits_and_gradient(flat, data):
+    """K = 1 skips vmap and the flat vector is split, not sliced: the same maths as the batched path."""
+    x = data.x_train[:32]
+    w = flat.flatten()
+    W1 = w[None].clone().requires_grad_()
+    W2 = torch.stack([w, w.flip(0)]).requires_grad_()
+    out1, out2 = flat.batched(W1, x, True), flat.batched(W2, x, True)
+    torch.testing.assert_close(out1[0], out2[0], rtol=1e-5, atol=1e-6)
+    out1.square().sum().backward()
+    out2[0].square().sum().backward()
+    torch.testing.assert_close(W1.grad[0], W2.grad[0], rtol=1e-5, atol=1e-6)
+    assert float(W2.grad[1].abs().sum()) == 0  # the other member gets no gradient from member 0's loss
+
+
+def test_the_optimizers_use_torchs_fused_kernel_on_this_device():
+    from benchmark.train import _make_optimizer
+
+    for name in ("adam", "sgd"):
+        opt = _make_optimizer([{"params": [torch.zeros(3, requires_grad=True)], "lr": 0.1}], CFG, name)
+        assert opt.defaults["fused"] is True, name
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'; accepted: adam, sgd"):
+        _make_optimizer([], CFG, "lbfgs")
+
+
 class _ItemModel(torch.nn.Module):
     """A model vmap cannot run: it reads a tensor's value in Python."""
 

@@ -1,0 +1,40 @@
+"""`python -m benchmark bench` on a tiny model: what each row reports (not how fast: timings are the
+benchmark's job, not a unit test's)."""
+import torch
+
+from benchmark.bench import bench_population, bench_projections, lottery, plain_step
+
+
+def test_projection_rows_report_the_plain_step_and_the_full_step_side_by_side():
+    rows = bench_projections("mlp", 16, torch.device("cpu"), dims=(10, 200), projections=("fastfood", "lottery"),
+                             repeats=1, emit=lambda r: None)
+    assert [(r["projection"], r["d"]) for r in rows] == [
+        ("identity", rows[0]["D"]), ("fastfood", 10), ("fastfood", 200), ("lottery r=100", 10), ("lottery r=100", 200)]
+    for r in rows:
+        assert r["plain_adam"] in ("default", "foreach", "fused")
+        assert r["step_ms"] > 0 and r["plain_ms"] > 0 and r["full_step_ms"] > 0
+        assert abs(r["vs_plain"] - r["step_ms"] / r["plain_ms"]) < 1e-2 * r["vs_plain"] + 1e-3
+        assert abs(r["overhead"] - r["step_ms"] / r["full_step_ms"]) < 1e-2 * r["overhead"] + 1e-3
+
+
+def test_population_rows_compare_batched_sequential_and_plain_throughput():
+    rows = bench_population("mlp", 16, torch.device("cpu"), ks=(1, 2), repeats=1, emit=lambda r: None)
+    assert [(r["projection"], r["K"]) for r in rows] == [("coordinates", 1), ("coordinates", 2),
+                                                          ("fastfood", 1), ("fastfood", 2)]
+    for r in rows:
+        assert r["plain_steps_per_s"] > 0 and r["batched_steps_per_s"] > 0 and r["vs_plain"] > 0
+
+
+def test_the_plain_step_trains_the_model():
+    x = torch.randn(32, 1, 40)
+    y = torch.randint(0, 10, (1, 32))
+    step, adam = plain_step("mlp", x, y, torch.device("cpu"), repeats=1)
+    assert adam in ("default", "foreach", "fused")
+    losses = [float(step()) for _ in range(30)]  # the chosen step keeps training one module
+    assert losses[-1] < losses[0] * 0.8
+
+
+def test_bench_lottery_is_the_stored_prefix_below_the_rank_and_the_completion_above():
+    assert lottery(500, 20, seed=0, rank=30).kind == "dense"
+    p = lottery(500, 40, seed=0, rank=30)
+    assert p.kind == "completed_basis" and (p.r, p.d) == (30, 40)
