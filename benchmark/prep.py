@@ -23,7 +23,8 @@ from torch import Tensor
 from benchmark.data import Splits
 from benchmark.seeds import derive_seed
 from benchmark.train import Group, TrainConfig, steps_per_epoch, train_population
-from subspaces import FlatModel, IdentityProjection, Subspace, principal_directions
+from subspaces import DenseProjection, FlatModel, IdentityProjection, Subspace, principal_directions
+from subspaces.random import DENSE_BUDGET_BYTES
 from subspaces.trajectory import CompletedBasisProjection, completed_basis
 
 
@@ -56,7 +57,7 @@ class Preparation:
     masks: dict[str, dict[int, Tensor]] = field(default_factory=dict)
     rounds: dict[str, dict[int, int]] = field(default_factory=dict)  # kind -> d -> training runs it spent
     model: FlatModel | None = field(default=None, compare=False, repr=False)  # what w means (not cached)
-    _rows: dict[str, Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _rows: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # which (or which, d) -> rows
     _completed: dict[str, CompletedBasisProjection] = field(default_factory=dict, init=False, repr=False,
                                                             compare=False)
 
@@ -70,14 +71,23 @@ class Preparation:
             self._rows[which] = self.trajectory(which)[0].T.contiguous()
         return self._rows[which]
 
-    def completed(self, which: str, d: int) -> CompletedBasisProjection:
+    def completed(self, which: str, d: int) -> CompletedBasisProjection | DenseProjection:
         """The lottery subspace of dimension d > r of a trajectory: its r principal directions, then d − r
-        random orthonormal ones (implicit: O(D r) memory). The factorization is made once per trajectory, so
-        every d and every candidate of this seed shares it."""
+        random orthonormal ones orthogonal to them, the same A whichever way it is applied:
+
+        implicit (CompletedBasisProjection, O(D r) memory), or, where that is cheaper and small, its rows
+        materialized: a product then reads d rows once instead of the r-row factor twice, so for
+        d <= 2 r within the stored-directions budget. Either is made once per trajectory (and d), so the
+        candidates of this seed share it."""
         if which not in self._completed:
             basis = self.trajectory(which)[0]
             self._completed[which] = completed_basis(basis, basis.shape[1] or 1, completion_seed(self.seed, which))
-        return dataclasses.replace(self._completed[which], dim=d)
+        implicit = dataclasses.replace(self._completed[which], dim=d)
+        if d > 2 * implicit.r or implicit.D * d * 4 > DENSE_BUDGET_BYTES:
+            return implicit
+        if (which, d) not in self._rows:
+            self._rows[which, d] = torch.cat([self.basis_rows(which), implicit.completion_rows()])
+        return DenseProjection(self._rows[which, d][None])
 
     def anchor(self, name: str) -> Tensor:
         """w0 or w_t (D,)."""

@@ -127,6 +127,14 @@ class CompletedBasisProjection:
         tail = self.completion[g](theta[:, r:]) if self.d > r else theta.new_zeros(M, self.D - r)
         return _Householder.apply(torch.cat([head, tail], dim=1), self.rows[g], self.t[g])
 
+    @torch.no_grad()
+    def completion_rows(self, g: int = 0) -> Tensor:
+        """The d − r completion directions of matrix g as rows (d − r, D): columns r.. of A, materialized."""
+        m = self.d - self.r
+        theta = torch.cat([self.rows.new_zeros(m, self.r), torch.eye(m, dtype=self.rows.dtype,
+                                                                     device=self.rows.device)], dim=1)
+        return self._apply(g, theta)
+
     def __call__(self, theta: Tensor) -> Tensor:
         if self.members is None:
             return torch.cat([self._apply(g, theta[g : g + 1]) for g in range(self.rows.shape[0])])

@@ -266,3 +266,19 @@ def test_a_burn_in_past_the_run_is_fine_when_no_method_uses_w_t():
     assert p.wt is None and p.basis.shape == (flat.D, 4)
     with pytest.raises(ValueError, match="burn_in_steps=10000 exceeds the full-space run"):
         prepare([0], w0, flat, data, CFG, {"full_run", "wt"}, {}, 10_000, basis_dim=4)
+
+
+def test_a_materialized_completion_is_the_same_subspace_as_the_implicit_one(setup):
+    """Up to d = 2 r the completed basis is cheaper as stored rows; beyond it, implicit. Same A either way."""
+    import dataclasses
+
+    flat, _, preps, _, _ = setup
+    p = preps[0]
+    r = p.rank
+    assert 1 <= r and 2 * r + 1 < flat.D
+    stored, implicit = p.completed("reference", r + 2), p.completed("reference", 2 * r + 1)
+    assert (stored.kind, implicit.kind) == ("dense", "completed_basis")
+    theta = torch.randn(1, r + 2)
+    torch.testing.assert_close(stored(theta), dataclasses.replace(implicit, dim=r + 2)(theta), atol=1e-5, rtol=1e-5)
+    # Made once: every candidate of the seed gets the same storage, so a population streams it once.
+    assert p.completed("reference", r + 2).directions.data_ptr() == stored.directions.data_ptr()
