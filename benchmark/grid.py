@@ -10,7 +10,8 @@ import torch
 from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.data import Splits
 from benchmark.errors import UserError
-from benchmark.methods import DIRECTIONS, METHODS, MemberError, build_subspace, preparing, principal_dims, prep_steps
+from benchmark.methods import (DIRECTIONS, METHODS, MemberError, build_subspace, description_bits, preparing,
+                               principal_dims, prep_steps)
 from benchmark.prep import Preparation, data_seed
 from benchmark.train import Group, PopulationResult, train_population
 from subspaces import FlatModel, Subspace, stack
@@ -244,6 +245,13 @@ def train_cells(
     return outcomes
 
 
+def never_pruned(cfg: RunConfig, flat) -> int:
+    """Coordinates no pruning mask removes: the biases (1-d tensors) under imp.prunable=weights, else none."""
+    if cfg.imp.prunable != "weights":
+        return 0
+    return sum(sl.stop - sl.start for sl, shape in zip(flat.slices, flat.shapes) if len(shape) <= 1)
+
+
 def _train_population(cfg, members, preps, flat, data, on_epoch) -> list[MemberOutcome]:
     """One population: members of one kind and one d share a batched kernel call (whatever their lr:
     the candidates of a lottery subspace then read their shared basis once per step)."""
@@ -259,7 +267,8 @@ def _train_population(cfg, members, preps, flat, data, on_epoch) -> list[MemberO
     K = len(order)
     result = train_population(flat, groups, data, cfg.train,
                               on_epoch=(lambda e: on_epoch(e, K)) if on_epoch else None)
-    return [_outcome(c, k, result, preps, K, layer_metrics(flat, sub, result.weights[k]))
+    fixed = never_pruned(cfg, flat)
+    return [_outcome(c, k, result, preps, K, layer_metrics(flat, sub, result.weights[k]), fixed)
             for k, (c, sub) in enumerate(order)]
 
 
@@ -279,7 +288,8 @@ def layer_metrics(flat: FlatModel, sub: Subspace, w: torch.Tensor) -> dict[str, 
     return out
 
 
-def _outcome(cell: Cell, k: int, result: PopulationResult, preps, K: int, layers: dict[str, float]) -> MemberOutcome:
+def _outcome(cell: Cell, k: int, result: PopulationResult, preps, K: int, layers: dict[str, float],
+             fixed: int = 0) -> MemberOutcome:
     metrics = dict(result.metrics[k])
     # In a population, wall time is shared: each member is charged its share.
     metrics["wall_time_s"] = result.wall_time_s / K
@@ -287,6 +297,8 @@ def _outcome(cell: Cell, k: int, result: PopulationResult, preps, K: int, layers
     r = principal_dims(cell.method, preps[cell.seed], cell.d)
     if r is not None:  # a lottery basis: r principal directions, d - r random ones (labelled in tables)
         metrics["principal_dims"] = float(r)
-    if result.status[k] == "FINISHED":
+    if result.status[k] == "FINISHED":  # a FAILED member describes no trained network: no layers, no bits
         metrics.update(layers)
+        bits = description_bits(cell.method, preps[cell.seed], cell.d, fixed)
+        metrics.update({f"description_bits.{code}": v for code, v in bits.items()})
     return MemberOutcome(cell, result.status[k], result.reasons[k], metrics, result.curves[k])

@@ -11,7 +11,7 @@ from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.context import setup
 from benchmark.errors import UserError
 from benchmark.extension import plan_extension
-from benchmark.grid import (Cell, MemberOutcome, member_hash, member_params, outcome_record,
+from benchmark.grid import (Cell, never_pruned, MemberOutcome, member_hash, member_params, outcome_record,
                             plan, preparation_plan, train_cells)
 from benchmark.methods import DIRECTIONS, METHODS, prep_steps
 from benchmark.prep import STAGES, Preparation, init_weights
@@ -77,9 +77,9 @@ def check_burn_in(cfg: RunConfig, n_train: int) -> None:
 
 def check_prunable(cfg: RunConfig, flat, planned: list[Cell]) -> None:
     """With imp.prunable=weights the biases are always kept, so a pruning method needs d >= their count."""
-    if cfg.imp.prunable != "weights":
+    fixed = never_pruned(cfg, flat)
+    if not fixed:
         return
-    fixed = sum(sl.stop - sl.start for sl, shape in zip(flat.slices, flat.shapes) if len(shape) <= 1)
     low = sorted({(c.ratio, c.d) for c in planned if METHODS[c.method].family == "pruning" and c.d < fixed})
     if low:
         ratio, d = low[-1]

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from baselines import shuffle_within_layers
+from benchmark.description import FLOAT_BITS, layer_count_bits, mask_bits, member_bits
 from benchmark.prep import OwnPreparation, PrepContext, Preparation
 from benchmark.seeds import derive_seed
 from subspaces import CoordinateProjection, Subspace
@@ -64,6 +65,9 @@ class Directions:
     trajectory: str | None = None  # "reference" or "independent": reads that trajectory's basis
     label: str = ""  # its preparation stage, as time reports name it
     joint: bool = False  # its mask at one d depends on every d prepared with it (IMP's one schedule)
+    # bits(prep, d, fixed): what it derived from training data, in the data-free code (benchmark.description);
+    # None: nothing (a seeded draw, or a function of the anchor). fixed: coordinates a mask never prunes.
+    bits: Callable[[Preparation, int, int], float] | None = None
 
 
 DIRECTIONS: dict[str, Directions] = {}
@@ -118,6 +122,28 @@ def build_subspace(method: str, prep: Preparation, d: int, projection: str = "au
     anchor = prep.w0 if m.anchor == "w0" else prep.wt
     build = shuffled_mask if m.shuffled else DIRECTIONS[m.directions].build
     return build(prep, m, d, anchor, projection)
+
+
+def data_mask_bits(prep: Preparation, d: int, fixed: int) -> float:
+    """A mask chosen with the training data (IMP, SNIP, GraSP), sent as an enumerative code."""
+    return mask_bits(prep.w0.numel(), d, fixed)
+
+
+def description_bits(method: str, prep: Preparation, d: int, fixed: int = 0,
+                     theta_bits: float = FLOAT_BITS) -> dict[str, float]:
+    """{"data_free", "data_conditional"}: the member's description length in bits (benchmark.description).
+    A layer-shuffled control of a data-chosen mask sends its per-tensor counts instead of the mask."""
+    m = METHODS[method]
+    own = DIRECTIONS[m.directions].bits
+    if own is None:
+        data = 0.0
+    elif m.shuffled:
+        prunable = [s.stop - s.start for s, shape in zip(prep.model.slices, prep.model.shapes)
+                    if not fixed or len(shape) > 1]  # with fixed biases only the weight tensors' counts vary
+        data = layer_count_bits(prunable)
+    else:
+        data = own(prep, d, fixed)
+    return member_bits(d, prep.w0.numel(), data, m.anchor == "wt", theta_bits)
 
 
 def prep_steps(method: str, prep: Preparation, d: int) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from baselines import grasp_scores, keep_top, magnitude_scores, snip_scores, synflow_mask
-from benchmark.methods import Directions, prepared_mask, register
+from benchmark.methods import Directions, data_mask_bits, prepared_mask, register
 from benchmark.prep import PrepContext
 from benchmark.seeds import derive_seed
 
@@ -54,9 +54,10 @@ grasp = _scored("grasp", lambda ctx, w, s: -grasp_scores(ctx.flat, w, *saliency_
 magnitude = _scored("magnitude", lambda ctx, w, s: magnitude_scores(w))
 
 # SNIP/GraSP/magnitude at w0 need no training; at w_t they need the full run's burn-in ("wt").
-register("snip", Directions(prepared_mask, frozenset({"snip"}), snip, scored=True, label="SNIP"),
+register("snip", Directions(prepared_mask, frozenset({"snip"}), snip, scored=True, label="SNIP", bits=data_mask_bits),
          {"snip": ("pruning", "w0"), "snip_t": ("pruning", "wt")})
-register("grasp", Directions(prepared_mask, frozenset({"grasp"}), grasp, scored=True, label="GraSP"),
+register("grasp", Directions(prepared_mask, frozenset({"grasp"}), grasp, scored=True, label="GraSP",
+                             bits=data_mask_bits),
          {"grasp": ("pruning", "w0")})
 register("synflow", Directions(prepared_mask, frozenset({"synflow"}), _synflow, scored=True, label="SynFlow"),
          {"synflow": ("pruning", "w0")})

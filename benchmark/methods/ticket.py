@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from baselines import iterative_magnitude_pruning
-from benchmark.methods import Directions, prepared_mask, register
+from benchmark.methods import Directions, data_mask_bits, prepared_mask, register
 from benchmark.prep import PrepContext, Preparation, data_seed
 from benchmark.train import Group, train_population
 from subspaces import CoordinateProjection, Subspace
@@ -51,5 +51,5 @@ def steps(prep: Preparation, d: int) -> int:
 
 
 register("ticket", Directions(prepared_mask, frozenset({"imp", "full_run"}), prepare, steps, scored=True,
-                              label="IMP rounds", joint=True),
+                              label="IMP rounds", joint=True, bits=data_mask_bits),
          {"lottery_ticket": ("pruning", "w0"), "lottery_ticket_t": ("pruning", "wt")})

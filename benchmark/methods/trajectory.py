@@ -2,6 +2,7 @@
 from the reference's own full-space run, or from an independent run (the control)."""
 from __future__ import annotations
 
+from benchmark.description import FLOAT_BITS
 from benchmark.methods import Directions, MemberError, register
 from subspaces import DenseProjection, Subspace
 
@@ -28,10 +29,19 @@ def _steps(prep, d: int) -> int:
     return prep.full_steps
 
 
-register("trajectory", Directions(_build("reference"), frozenset({"full_run"}), steps=_steps, trajectory="reference"),
+def _basis_bits(which: str):
+    def bits(prep, d: int, fixed: int) -> float:
+        """The trajectory's principal directions it uses, D floats each (the completion is a seeded draw)."""
+        return prep.w0.numel() * min(d, prep.trajectory(which)[1]) * FLOAT_BITS
+    return bits
+
+
+register("trajectory", Directions(_build("reference"), frozenset({"full_run"}), steps=_steps, trajectory="reference",
+                                  bits=_basis_bits("reference")),
          {"lottery_subspace": ("general", "w0"), "lottery_subspace_t": ("general", "wt")})
 # The control for lottery subspaces: a trajectory from the same w0 under another data order, so the
 # subspace does not contain the reference's own endpoint (see Preparation.indep_basis).
 register("independent_trajectory",
-         Directions(_build("independent"), frozenset({"indep_run"}), steps=_steps, trajectory="independent"),
+         Directions(_build("independent"), frozenset({"indep_run"}), steps=_steps, trajectory="independent",
+                    bits=_basis_bits("independent")),
          {"lottery_subspace_indep": ("general", "w0")})
