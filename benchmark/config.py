@@ -56,6 +56,7 @@ class RunConfig:
     lr_grid: tuple[float, ...]  # candidate learning rates: lr (or subspace_lr) x each factor
     burn_in_steps: int
     projection: str
+    quantize_bits: tuple[int, ...]  # θ evaluated rounded to each of these bit widths (benchmark.description)
     trajectory: TrajectoryConfig
     imp: ImpConfig
     extension: ExtensionConfig
@@ -85,11 +86,12 @@ class RunConfig:
         existed loads with what that older version did (one lr, the same optimizer for θ, no extension
         wave), and any other missing field takes today's default; an unreadable one is a UserError."""
         older = {"lr_grid": [1.0], "subspace_optimizer": (d.get("train") or {}).get("optimizer"),
-                 "extension": {"enabled": False}}
+                 "extension": {"enabled": False}, "quantize_bits": []}
         d = _fill({**{k: v for k, v in older.items() if v is not None}, **d}, default_config().to_dict())
         try:
             return cls(**{**d, "methods": tuple(d["methods"]), "ratios": tuple(float(r) for r in d["ratios"]),
                           "lr_grid": tuple(float(f) for f in d["lr_grid"]),
+                          "quantize_bits": tuple(int(b) for b in d["quantize_bits"]),
                           "seeds": tuple(int(s) for s in d["seeds"]), "train": TrainConfig(**d["train"]),
                           "trajectory": TrajectoryConfig(**d["trajectory"]), "imp": ImpConfig(**d["imp"]),
                           "extension": ExtensionConfig(**{**asdict(ExtensionConfig()), **d["extension"]})})
@@ -250,6 +252,7 @@ def build_config(raw: dict) -> RunConfig:
         lr_grid=_lr_grid(raw.get("lr_grid", [1])),
         burn_in_steps=burn_in,
         projection=_choice("projection", raw["projection"], PROJECTIONS),
+        quantize_bits=_quantize_bits(raw.get("quantize_bits", [])),
         trajectory=TrajectoryConfig(
             every=_positive("trajectory.every", traj["every"], int),
             centered=bool(traj["centered"]),
@@ -266,6 +269,18 @@ def build_config(raw: dict) -> RunConfig:
         experiment=tracking.get("experiment"),
         preset=str(raw.get("preset_name", "default")),
     )
+
+
+def _quantize_bits(value: Any) -> tuple[int, ...]:
+    """Bit widths for quantized evaluation: distinct whole numbers 2..16, largest first."""
+    accepted = "a list of whole numbers from 2 to 16, e.g. quantize_bits=[16,8,4,2], or [] for none"
+    out = set()
+    for v in _as_list(value):
+        b = _number("quantize_bits entry", v, int)
+        if not 2 <= b <= 16:
+            raise UserError(f"quantize_bits entry {v!r} is out of range; accepted: {accepted}")
+        out.add(int(b))
+    return tuple(sorted(out, reverse=True))
 
 
 def dim_for_ratio(D: int, ratio: float) -> int:

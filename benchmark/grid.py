@@ -266,9 +266,9 @@ def _train_population(cfg, members, preps, flat, data, on_epoch) -> list[MemberO
         order += [(c, s) for c, s in ms]
     K = len(order)
     result = train_population(flat, groups, data, cfg.train,
-                              on_epoch=(lambda e: on_epoch(e, K)) if on_epoch else None)
+                              on_epoch=(lambda e: on_epoch(e, K)) if on_epoch else None, quantize_bits=cfg.quantize_bits)
     fixed = never_pruned(cfg, flat)
-    return [_outcome(c, k, result, preps, K, layer_metrics(flat, sub, result.weights[k]), fixed)
+    return [_outcome(c, k, result, preps, K, layer_metrics(flat, sub, result.weights[k]), fixed, cfg.quantize_bits)
             for k, (c, sub) in enumerate(order)]
 
 
@@ -289,7 +289,7 @@ def layer_metrics(flat: FlatModel, sub: Subspace, w: torch.Tensor) -> dict[str, 
 
 
 def _outcome(cell: Cell, k: int, result: PopulationResult, preps, K: int, layers: dict[str, float],
-             fixed: int = 0) -> MemberOutcome:
+             fixed: int = 0, cfg_bits: tuple[int, ...] = ()) -> MemberOutcome:
     metrics = dict(result.metrics[k])
     # In a population, wall time is shared: each member is charged its share.
     metrics["wall_time_s"] = result.wall_time_s / K
@@ -299,6 +299,7 @@ def _outcome(cell: Cell, k: int, result: PopulationResult, preps, K: int, layers
         metrics["principal_dims"] = float(r)
     if result.status[k] == "FINISHED":  # a FAILED member describes no trained network: no layers, no bits
         metrics.update(layers)
-        bits = description_bits(cell.method, preps[cell.seed], cell.d, fixed)
-        metrics.update({f"description_bits.{code}": v for code, v in bits.items()})
+        for b in (32,) + cfg_bits:  # unquantized, then at each quantized width
+            bits = description_bits(cell.method, preps[cell.seed], cell.d, fixed, theta_bits=b)
+            metrics.update({f"description_bits.{code}" + ("" if b == 32 else f".bits{b}"): v for code, v in bits.items()})
     return MemberOutcome(cell, result.status[k], result.reasons[k], metrics, result.curves[k])

@@ -67,6 +67,8 @@ class Schema:
     weight_decay: Any = _key(0.0, "on θ, i.e. towards the offset b")
     burn_in_steps: Any = _key(64, "t: full-space steps before the \"_t\" methods start")
     projection: Any = _key("auto", "auto | dense | sparse | fastfood (auto: dense for tiny d, else fastfood)")
+    quantize_bits: Any = _key([16, 8, 4, 2], "θ rounded to b bits per number at evaluation, one scale per member: "
+                                             "val_acc.bits<b>, test_acc.bits<b>; [] turns it off")
     trajectory: Trajectory = field(default_factory=Trajectory)
     imp: Imp = field(default_factory=Imp)
     extension: Extension = field(default_factory=Extension)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchmark.data import Splits
+from benchmark.description import quantize
 from benchmark.seeds import derive_seed
 from benchmark.schema import Schema
 from subspaces import FlatModel, Subspace
@@ -156,9 +157,11 @@ class Population:
         self.K = sum(g.subspace.K for g in groups)
         self.buffers = model.init_buffers(self.K, groups[0].subspace.offset.device)
 
-    def weights(self) -> Tensor:
-        """W (K, D), members in group order."""
-        parts = [g.subspace.weights(ts[0] if len(ts) == 1 else torch.cat(ts)) for g, ts in zip(self.groups, self.thetas)]
+    def weights(self, theta_map: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        """W (K, D), members in group order; theta_map, if given, is applied to each group's θ (K_g, d) first."""
+        same = lambda t: t
+        parts = [g.subspace.weights((theta_map or same)(ts[0] if len(ts) == 1 else torch.cat(ts)))
+                 for g, ts in zip(self.groups, self.thetas)]
         return parts[0] if len(parts) == 1 else torch.cat(parts)  # a cat of one would copy (K, D)
 
     def step(self, xb: Tensor, yk: Tensor, shared_input: bool) -> Tensor:
@@ -183,6 +186,7 @@ def train_population(
     cfg: TrainConfig,
     on_step: Callable[[int, Callable[[], Tensor]], None] | None = None,
     on_epoch: Callable[[int], None] | None = None,
+    quantize_bits: tuple[int, ...] = (),
 ) -> PopulationResult:
     """Train every member of every group for cfg.epochs epochs; evaluate on val each epoch, test at the end
     (and both at θ = 0 before training: theta0_val_acc, theta0_test_acc, the model at its offset b).
@@ -190,6 +194,8 @@ def train_population(
     on_step(step, weights_fn) is called after every optimizer step (step counts from 1);
     weights_fn() returns the current W (K, D) detached, computed only when asked for.
     A member whose training loss turns non-finite is stopped (held at its offset) and reported FAILED.
+    quantize_bits: at the end, each member is also evaluated with θ rounded to each of these bit widths
+    (benchmark.description.quantize): val_acc.bits<b>, test_acc.bits<b>, a few forward passes each.
     """
     start = time.perf_counter()
     device = groups[0].subspace.offset.device
@@ -240,6 +246,12 @@ def train_population(
     W = pop.weights().detach()
     test_acc, test_loss = evaluate(model, W, data.x_test, data.y_test, cfg.eval_batch_size, pop.buffers)
     train_acc, train_loss = evaluate(model, W, data.x_train, data.y_train, cfg.eval_batch_size, pop.buffers)
+    quantized = {}
+    with torch.no_grad():
+        for b in quantize_bits:
+            Wb = pop.weights(lambda t: quantize(t, b))
+            for split, x, y in (("val", data.x_val, data.y_val), ("test", data.x_test, data.y_test)):
+                quantized[f"{split}_acc.bits{b}"] = evaluate(model, Wb, x, y, cfg.eval_batch_size, pop.buffers)[0]
     wall = time.perf_counter() - start
     status, reasons, metrics = [], [], []
     for k in range(K):
@@ -259,6 +271,7 @@ def train_population(
                 "steps": float(step),
                 "theta0_val_acc": float(at_b[0][k]),
                 "theta0_test_acc": float(at_b[1][k]),
+                **{key: value(acc[k]) for key, acc in quantized.items()},
             }
         )
     return PopulationResult(W, status, reasons, metrics, curves, wall, step)

@@ -171,6 +171,8 @@ def _raw(overrides):
         (["extension.max_dims=0"], "extension.max_dims must be >= 1"),
         (["imp.fraction=1.5"], "imp.fraction must be in (0, 1)"),
         (["device=tpu"], "unknown device 'tpu'; accepted: auto, cpu, cuda"),
+        (["quantize_bits=[8,1]"], "quantize_bits entry 1 is out of range; accepted: a list of whole numbers from 2"),
+        (["quantize_bits=[8,x]"], "quantize_bits entry must be a number, got 'x'"),
     ],
 )
 def test_bad_values_name_the_value_and_what_is_accepted(overrides, message):

@@ -43,8 +43,9 @@ def test_member_bits_pay_theta_seeds_and_what_was_derived_from_data():
     plain = member_bits(d=3, D=10, data_bits=0.0, trained_anchor=False)
     assert plain == {"data_free": 3 * FLOAT_BITS + 2 * SEED_BITS, "data_conditional": 3 * FLOAT_BITS + 4 * SEED_BITS}
     burned = member_bits(d=3, D=10, data_bits=7.0, trained_anchor=True, theta_bits=8)
-    assert burned["data_free"] == 3 * 8 + 2 * SEED_BITS + 7.0 + 10 * FLOAT_BITS
-    assert burned["data_conditional"] == 3 * 8 + 4 * SEED_BITS  # the recipe replaces w_t and the mask
+    # quantized θ: d·b bits and one FLOAT_BITS scale
+    assert burned["data_free"] == 3 * 8 + FLOAT_BITS + 2 * SEED_BITS + 7.0 + 10 * FLOAT_BITS
+    assert burned["data_conditional"] == 3 * 8 + FLOAT_BITS + 4 * SEED_BITS  # the recipe replaces w_t and the mask
 
 
 def test_each_method_pays_for_its_data_derived_parts(tiny_preparation):
@@ -81,6 +82,38 @@ def test_a_failed_member_has_no_bits_and_a_finished_one_logs_both_codes(tiny_pre
     cells = [Cell("lottery_ticket", 4.0, d, 0, 1e-2), Cell("lottery_ticket", 4.0, d, 0, 1e9)]
     result = PopulationResult(torch.zeros(2, flat.D), ["FINISHED", "FAILED"], [None, "diverged"],
                               [{"test_acc": 0.5}, {"test_acc": math.nan}], [{}, {}], 1.0, 10)
-    done, failed = (_outcome(c, k, result, {0: prep}, 2, {}) for k, c in enumerate(cells))
-    assert done.metrics["description_bits.data_free"] > done.metrics["description_bits.data_conditional"] > 0
+    done, failed = (_outcome(c, k, result, {0: prep}, 2, {}, cfg_bits=(8,)) for k, c in enumerate(cells))
+    m = done.metrics
+    assert m["description_bits.data_free"] > m["description_bits.data_conditional"] > 0
+    # at 8 bits θ costs d·8 plus one 32-bit scale instead of d·32
+    assert m["description_bits.data_free"] - m["description_bits.data_free.bits8"] == d * 24 - FLOAT_BITS
     assert not any(k.startswith("description_bits") for k in failed.metrics)
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_quantized_theta_takes_at_most_2_to_the_b_values_per_member(bits):
+    from benchmark.description import quantize
+
+    theta = torch.randn(3, 500, generator=torch.Generator().manual_seed(bits))
+    theta[2] = 0.0
+    q = quantize(theta, bits)
+    for k in range(3):
+        assert len(torch.unique(q[k])) <= 2 ** bits
+    step = theta[:2].abs().amax(1) / (2 ** (bits - 1) - 1)
+    assert bool(((q[:2] - theta[:2]).abs() <= step[:, None] / 2 + 1e-6).all())  # rounding: at most half a step
+    assert torch.equal(q[2], theta[2])  # θ = 0 has no scale and stays 0
+
+
+def test_quantized_evaluation_barely_moves_at_16_bits_and_a_failed_member_reports_nan(flat, data):
+    from benchmark.train import Group, TrainConfig, train_population
+    from subspaces import IdentityProjection, Subspace
+
+    w0 = flat.flatten()
+    sub = Subspace(w0[None].repeat(2, 1), IdentityProjection(2, flat.D))
+    res = train_population(flat, [Group(sub, (1e-2, 1e12), (0, 0))], data,
+                           TrainConfig(epochs=3, batch_size=32, optimizer="sgd", momentum=0.0), quantize_bits=(16, 2))
+    ok, failed = res.metrics
+    assert res.status == ["FINISHED", "FAILED"]
+    assert abs(ok["test_acc.bits16"] - ok["test_acc"]) <= 0.01 and abs(ok["val_acc.bits16"] - ok["val_acc"]) <= 0.01
+    assert 0 <= ok["test_acc.bits2"] <= 1
+    assert math.isnan(failed["test_acc.bits16"]) and math.isnan(failed["val_acc.bits2"])
