@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from leaderboards.bits import BitsRow, build_bits
+from leaderboards.bits import to_markdown as bits_markdown
 from leaderboards import paired
 from leaderboards.selection import FAILED, select, selected_only
 from leaderboards.table import format_acc, summarize, typical_n
@@ -63,6 +65,8 @@ class Leaderboard:
     anchors: dict[str, float] = field(default_factory=dict)  # "w0" / "wt" -> seed-mean test acc of the anchor alone
     # "layer_density" / "layer_shift" -> method -> ratio -> {parameter: seed mean} (see layer_views)
     layers: dict[str, dict[str, dict[float, dict[str, float]]]] = field(default_factory=dict)
+    # code -> rows ranked by bits*90, the leaderboard at matched description length (leaderboards.bits)
+    bits: dict[str, list[BitsRow]] = field(default_factory=dict)
 
 
 def _matrix(records, method, metric, ratios, seeds):
@@ -79,6 +83,7 @@ def build(records: list[dict], dataset: str = "", model: str = "", eps: list[flo
     if not records:
         raise ValueError("no runs to build a leaderboard from")
     chosen = select(records)
+    bits = build_bits(records, fraction)
     records = selected_only(records)
     D = int(records[0]["D"])
     summary = summarize(records)
@@ -130,7 +135,7 @@ def build(records: list[dict], dataset: str = "", model: str = "", eps: list[flo
     full_train = [float(r["train_acc"]) for r in records if r["method"] == "full" and r["status"] == "FINISHED"]
     return Leaderboard(dataset, model, D, all_ratios, full_acc, rows, float(np.mean(full_train)) if full_train
                        else math.nan, eps, success, success_ds, dstar_eps, seeds, seed_acc, _anchors(records),
-                       layer_views(records))
+                       layer_views(records), bits)
 
 
 def layer_views(records: list[dict]) -> dict[str, dict[str, dict[float, dict[str, float]]]]:
@@ -357,7 +362,8 @@ def to_markdown(lb: Leaderboard) -> str:
     return "\n".join([reference_note(lb), "", *_markdown_table(*table_rows(lb)), "", seeds_note(lb),
                       *_notes(lb, blank=True),
                       *paired_section(lb, _markdown_table), "",
-                      "Learning rate selected on validation per cell:", "", *_markdown_table(*lr_rows(lb))])
+                      "Learning rate selected on validation per cell:", "", *_markdown_table(*lr_rows(lb)),
+                      *(["", "## At matched description length", "", bits_markdown(lb.bits)] if lb.bits else [])])
 
 
 def _notes(lb: Leaderboard, blank: bool = False) -> list[str]:

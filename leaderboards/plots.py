@@ -191,10 +191,36 @@ def per_layer(lb: Leaderboard, view: str, path: Path) -> Path:
     return path
 
 
+def accuracy_vs_bits(lb: Leaderboard, path: Path) -> Path:
+    """Test accuracy against description length (log bits), one panel per code, one line per method."""
+    codes = list(lb.bits)
+    fig, axes = plt.subplots(1, len(codes), figsize=(6 * len(codes) + 3, 5), dpi=120, sharey=True, squeeze=False)
+    for ax, code in zip(axes[0], codes):
+        for row in lb.bits[code]:
+            color, ls, marker = _style(row.method) if row.method != "full" else ("black", "-", "o")
+            bits = [p.bits for p in row.points]
+            mean = [float(np.nanmean(p.acc)) if np.isfinite(p.acc).any() else math.nan for p in row.points]
+            label = row.method + (f"  (bits*90 {row.threshold.d:,.0f})" if row.threshold.d is not None else "")
+            ax.plot(bits, mean, ls=ls, marker=marker, color=color, label=label, lw=1.6, ms=5)
+        if math.isfinite(lb.full_acc):
+            ax.axhline(0.9 * lb.full_acc, color="black", lw=1, ls=":", label="90% of full")
+        ax.set_xscale("log")
+        ax.set_xlabel("description length, bits (log; θ at its validation-chosen b)")
+        ax.set_title(f"{lb.dataset} / {lb.model}: {code.replace('_', '-')} code", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # each panel ranks by its own code
+    axes[0][0].set_ylabel("test accuracy (seed mean)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def write_plots(lb: Leaderboard, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     return [
         accuracy_vs_compression(lb, out / "accuracy_vs_compression.png"),
         success_heatmaps(lb, out / "success_probability.png"),
         dstar_curves(lb, out / "dstar_eps.png"),
-    ] + [per_layer(lb, view, out / VIEWS[view][1]) for view in VIEWS if view in lb.layers]
+    ] + [per_layer(lb, view, out / VIEWS[view][1]) for view in VIEWS if view in lb.layers] + (
+        [accuracy_vs_bits(lb, out / "accuracy_vs_bits.png")] if lb.bits else [])

@@ -12,7 +12,7 @@ from leaderboards.write import write
 def publish(client, run_id: str, records: list[dict], dataset: str, model: str,
             folder: str = "leaderboard") -> Leaderboard:
     """Build the leaderboard of `records` (one run's members); log its files under `folder` and
-    dstar90.<method>, compression90.<method> on run_id (client: an MlflowClient)."""
+    dstar90.<method>, compression90.<method>, bits90.<code>.<method> on run_id (client: an MlflowClient)."""
     from mlflow.entities import Metric
 
     lb = build(records, dataset, model)
@@ -22,6 +22,8 @@ def publish(client, run_id: str, records: list[dict], dataset: str, model: str,
     metrics = {f"dstar90.{row.method}": row.threshold.d for row in lb.rows
                if row.threshold is not None and row.threshold.d is not None}
     metrics.update({f"compression90.{row.method}": row.compression for row in lb.rows if row.compression})
+    metrics.update({f"bits90.{code}.{row.method}": row.threshold.d for code, rows in lb.bits.items() for row in rows
+                    if row.threshold.d is not None})
     now = int(time.time() * 1000)
     if metrics:
         client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])

@@ -68,6 +68,10 @@ def records_from_mlflow(experiment: str | None = None, parent_run_id: str | None
     return out
 
 
+# Metric families read whole, whatever their suffix.
+FAMILIES = ("metrics.layer_", "metrics.description_bits.", "metrics.val_acc.bits", "metrics.test_acc.bits")
+
+
 def record_from_row(row) -> dict | None:
     """One child run (a row of mlflow.search_runs) as a leaderboard record; None for a run that is no member."""
     get = lambda k: row.get(k)
@@ -75,10 +79,10 @@ def record_from_row(row) -> dict | None:
     if not isinstance(method, str) or not method:
         return None
     num = lambda k: float(get(k)) if get(k) is not None and not _isnan(get(k)) else math.nan
-    # Per-layer views (layer_density.<param>, layer_shift.<param>): where the member spends its d.
-    layers = {k[len("metrics."):]: num(k) for k in row.keys() if str(k).startswith("metrics.layer_")
-              and not math.isnan(num(k))}
-    return layers | {
+    # Per-layer views (layer_density.<param>, layer_shift.<param>): where the member spends its d; description
+    # lengths and quantized accuracies (description_bits.<code>[.bits<b>], {val,test}_acc.bits<b>).
+    extra = {k[len("metrics."):]: num(k) for k in row.keys() if str(k).startswith(FAMILIES) and not math.isnan(num(k))}
+    return extra | {
         "method": method,
         "family": get("params.family"),
         "anchor": get("params.anchor"),

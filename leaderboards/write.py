@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from leaderboards.bits import to_csv as bits_csv
 from leaderboards.build import Leaderboard, paired_csv, success_csv, to_csv, to_html, to_markdown
 from leaderboards.plots import write_plots
 
@@ -22,6 +23,9 @@ def write(lb: Leaderboard, out: Path, formats=FORMATS, plots: bool = True) -> li
         (out / name).write_text(text())
         paths.append(out / name)
     if "csv" in formats:
+        if lb.bits:
+            (out / "description_length.csv").write_text(bits_csv(lb.bits))
+            paths.append(out / "description_length.csv")
         (out / "success_probability.csv").write_text(success_csv(lb))
         paths.append(out / "success_probability.csv")
         (out / "paired.csv").write_text(paired_csv(lb))

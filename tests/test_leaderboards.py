@@ -458,3 +458,56 @@ def test_a_method_whose_members_all_failed_and_an_empty_ranking_still_give_every
     paths = write_plots(lb, tmp_path)
     assert [p.name for p in paths][-2:] == ["per_layer_density.png", "per_layer_shift.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def _bits_member(method, ratio, seed, accs: dict, bits: dict, **extra):
+    """A member with quantized accuracies {width: (val, test)} and description bits {code: at 32 bits}."""
+    d = round(1000 / ratio)
+    rec = _member(method, ratio, seed, accs[32][1], **extra)
+    rec["val_acc"] = accs[32][0]
+    for w, (val, test) in accs.items():
+        if w != 32:
+            rec[f"val_acc.bits{w}"], rec[f"test_acc.bits{w}"] = val, test
+    for code, b32 in bits.items():
+        rec[f"description_bits.{code}"] = b32
+        for w in accs:
+            if w != 32:
+                rec[f"description_bits.{code}.bits{w}"] = b32 - d * (32 - w) + 32
+    return rec
+
+
+def test_the_bits_leaderboard_chooses_b_on_validation_and_ranks_each_code_apart():
+    from leaderboards.bits import build_bits, to_markdown as bits_md
+
+    recs = []
+    for s in range(3):
+        recs.append(_bits_member("full", 1.0, s, {32: (1.0, 1.0), 8: (1.0, 1.0)},
+                                 {"data_free": 32_128, "data_conditional": 32_256}))
+        # A mask chosen with data: 4,000 extra bits in the data-free code only. Its d = 100 cell reaches the
+        # target on validation at 8 bits (not at 2); its test accuracy at 8 bits is what counts.
+        for ratio, acc in ((10.0, 0.95), (100.0, 0.5)):
+            d = round(1000 / ratio)
+            recs.append(_bits_member("ticket", ratio, s, {32: (acc, acc), 8: (acc, acc - 0.01), 2: (0.2, 0.99)},
+                                     {"data_free": d * 32 + 128 + 4000, "data_conditional": d * 32 + 256}))
+            recs.append(_bits_member("seeded", ratio, s, {32: (acc, acc), 8: (acc, acc - 0.01), 2: (0.2, 0.2)},
+                                     {"data_free": d * 32 + 128, "data_conditional": d * 32 + 256}))
+    rows = build_bits(recs)
+    by = {code: {r.method: r for r in rs} for code, rs in rows.items()}
+    ticket = by["data_free"]["ticket"]
+    at = [p for p in ticket.points if p.d == 100][0]
+    assert at.width == 8  # validation at 2 bits misses the target (0.2), even though test at 2 bits would pass
+    assert at.bits == 100 * 8 + 32 + 128 + 4000 and float(at.acc.mean()) == pytest.approx(0.94)
+    # Only the data-free code pays for the mask: the seeded method ranks first there, tied in the other code.
+    assert [r.method for r in rows["data_free"]][:2] == ["seeded", "ticket"]
+    assert by["data_conditional"]["ticket"].threshold.d == pytest.approx(by["data_conditional"]["seeded"].threshold.d)
+    assert by["data_free"]["ticket"].threshold.d - by["data_free"]["seeded"].threshold.d == pytest.approx(4000, rel=0.05)
+    md = bits_md(rows)
+    assert "### data-free code" in md and "### data-conditional code" in md and "d = 100, b = 8" in md
+
+
+def test_runs_without_description_bits_have_no_bits_leaderboard():
+    from leaderboards.bits import build_bits
+
+    recs = [_member("full", 1.0, 0, 0.9), _member("x", 10.0, 0, 0.9)]
+    assert build_bits(recs) == {}
+    assert build(recs).bits == {}
