@@ -1,6 +1,7 @@
 """Description length of a trained member, in bits (Li et al. read d_int as a minimum description length).
 
-A member is w = b + A θ. The receiver knows the code (architecture, dofbench, the settings) and:
+A member is w = b + A θ; θ is its d numbers (for a pruned network, the kept weights' change from their
+values in the anchor). The receiver knows the code (architecture, dofbench, the settings) and:
 
   data-free         not the training data. It is sent θ (d numbers), the seeds (w0's and the method's
                     own draw of a mask or projection), and everything the method derived from data:
