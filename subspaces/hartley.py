@@ -16,6 +16,7 @@ Written in torch ops, so autograd gives Rᵀ for the backward, on any device.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ def _smooth(n: int) -> bool:
     return n == 1
 
 
+@functools.lru_cache(maxsize=64)
 def blocks(n: int) -> tuple[int, ...]:
     """The block sizes of H on R^n: (n,) when n is small or 7-smooth, else (m, n − m)."""
     if n <= ONE_BLOCK or _smooth(n):

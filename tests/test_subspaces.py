@@ -138,6 +138,7 @@ def test_random_orthogonal_is_orthogonal_for_any_n_and_hartley_is_its_own_invers
     import subspaces.hartley as hartley_module
 
     monkeypatch.setattr(hartley_module, "ONE_BLOCK", 100)  # so that n = 1001 is split in two blocks
+    hartley_module.blocks.cache_clear()  # block sizes are cached per n
     assert hartley_module.blocks(1001) == (900, 101) and hartley_module.blocks(1000) == (1000,)
     for n in (7, 64, 1000, 1001):
         x = torch.randn(4, n, dtype=torch.float64)
@@ -147,6 +148,7 @@ def test_random_orthogonal_is_orthogonal_for_any_n_and_hartley_is_its_own_invers
         torch.testing.assert_close(Rm.T @ Rm, torch.eye(n, dtype=torch.float64))
         if n >= 64:
             assert float(Rm.abs().max()) < 0.5  # dense columns: no column is close to an axis
+    hartley_module.blocks.cache_clear()  # forget the sizes computed under the patched ONE_BLOCK
     a, b = RandomOrthogonal.draw(50, seed=1), RandomOrthogonal.draw(50, seed=1)
     assert torch.equal(a.signs, b.signs) and torch.equal(a.perm, b.perm)
 
