@@ -19,6 +19,8 @@ VERBS = {
                   "re-run one member run from what it logged; compare old and new metrics"),
     "theory": ("benchmark.theory:main", "[OPTIONS]",
                "predicted vs measured threshold dimension on quadratic landscapes"),
+    "pack": ("benchmark.pack:main", "[OPTIONS]",
+             "several tasks packed into nearly orthogonal random subspaces of one network"),
 }
 
 USAGE = "usage: python -m benchmark VERB [ARGS]\n\nverbs:\n" + "\n".join(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -74,7 +74,8 @@ class Group:
 
 @dataclass
 class PopulationResult:
-    """Per member, in group order: final weights W (K, D), status, metrics and per-epoch curves."""
+    """Per member, in group order: final weights W (K, D), status, metrics and per-epoch curves;
+    thetas: each group's final θ (K_g, d), detached."""
 
     weights: Tensor
     status: list[str]
@@ -83,6 +84,7 @@ class PopulationResult:
     curves: list[dict[str, list[float]]]
     wall_time_s: float
     steps: int
+    thetas: list[Tensor] = field(default_factory=list)
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -141,7 +143,8 @@ class Population:
     The step is the whole of training's inner loop; `train_population` and the benchmarks both use it.
     """
 
-    def __init__(self, model: FlatModel, groups: list[Group], cfg: TrainConfig):
+    def __init__(self, model: FlatModel, groups: list[Group], cfg: TrainConfig,
+                 buffers: dict[str, Tensor] | None = None):
         self.model, self.groups = model, groups
         # θ of a group is one leaf tensor per run of members sharing a learning rate (an optimizer param
         # group each); the projection sees them concatenated, (K_g, d), in one call.
@@ -155,7 +158,12 @@ class Population:
                 params.setdefault(g.optimizer or cfg.optimizer, []).append({"params": [t], "lr": lr})
         self.opts = [_make_optimizer(p, cfg, name) for name, p in params.items()]
         self.K = sum(g.subspace.K for g in groups)
-        self.buffers = model.init_buffers(self.K, groups[0].subspace.offset.device)
+        # Per-member module state, (K, ...) each: running statistics, or a member's task (benchmark.tasks).
+        self.buffers = buffers if buffers is not None else model.init_buffers(self.K, groups[0].subspace.offset.device)
+
+    def theta(self) -> list[Tensor]:
+        """Each group's θ (K_g, d), detached."""
+        return [(ts[0] if len(ts) == 1 else torch.cat(ts)).detach() for ts in self.thetas]
 
     def weights(self, theta_map: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         """W (K, D), members in group order; theta_map, if given, is applied to each group's θ (K_g, d) first."""
@@ -187,6 +195,7 @@ def train_population(
     on_step: Callable[[int, Callable[[], Tensor]], None] | None = None,
     on_epoch: Callable[[int], None] | None = None,
     quantize_bits: tuple[int, ...] = (),
+    buffers: dict[str, Tensor] | None = None,
 ) -> PopulationResult:
     """Train every member of every group for cfg.epochs epochs; evaluate on val each epoch, test at the end
     (and both at θ = 0 before training: theta0_val_acc, theta0_test_acc, the model at its offset b).
@@ -196,10 +205,11 @@ def train_population(
     A member whose training loss turns non-finite is stopped (held at its offset) and reported FAILED.
     quantize_bits: at the end, each member is also evaluated with θ rounded to each of these bit widths
     (benchmark.description.quantize): val_acc.bits<b>, test_acc.bits<b>, a few forward passes each.
+    buffers: the members' initial module state, {name: (K, ...)} (default: the module's own, per member).
     """
     start = time.perf_counter()
     device = groups[0].subspace.offset.device
-    pop = Population(model, groups, cfg)
+    pop = Population(model, groups, cfg, buffers)
     seeds = [s for g in groups for s in g.data_seeds]
     K = pop.K
     streams = sorted(set(seeds))
@@ -274,7 +284,7 @@ def train_population(
                 **{key: value(acc[k]) for key, acc in quantized.items()},
             }
         )
-    return PopulationResult(W, status, reasons, metrics, curves, wall, step)
+    return PopulationResult(W, status, reasons, metrics, curves, wall, step, pop.theta())
 
 
 @torch.no_grad()

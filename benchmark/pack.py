@@ -1,0 +1,241 @@
+"""`python -m benchmark pack`: K tasks packed into nearly orthogonal random subspaces of one network,
+w = b + Σ_i A_i θ_i (benchmark.packing), in three regimes; K_90 per regime, the predicted against the
+measured interference, an MLflow parent with one child per (regime, d, anchor, K), tables and plots.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+
+from benchmark.errors import UserError
+from benchmark.packing import ANCHORS, DINT_TASKS, REGIMES, RETAINED, PackResult, PackSettings
+
+
+def _option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UserError(f"--model-option {text!r}: expected KEY=VALUE, e.g. hidden=[128]")
+    return key, yaml.safe_load(value)
+
+
+def _parse(argv: list[str]) -> tuple[PackSettings, argparse.Namespace]:
+    d = PackSettings()
+    ap = argparse.ArgumentParser(prog="python -m benchmark pack", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default=d.dataset, help="task 0; task i permutes its inputs (default: %(default)s)")
+    ap.add_argument("--model", default=d.model, help="a model of `python -m benchmark list` (default: %(default)s)")
+    ap.add_argument("--model-option", action="append", default=None, metavar="KEY=VALUE",
+                    help="model option, YAML value, repeatable (default for mlp: hidden=[128])")
+    ap.add_argument("--d", type=int, nargs="+", default=list(d.dims), help="subspace dimension of every task")
+    ap.add_argument("--regimes", nargs="+", default=list(d.regimes), help=f"of {', '.join(REGIMES)} (default: all)")
+    ap.add_argument("--anchors", nargs="+", default=list(d.anchors), help=f"of {', '.join(ANCHORS)} (default: both)")
+    ap.add_argument("--max-K", type=int, default=d.max_tasks, help="most tasks (default: up to K·d ≈ D)")
+    ap.add_argument("--epochs", type=int, default=d.epochs)
+    ap.add_argument("--batch-size", type=int, default=d.batch_size)
+    ap.add_argument("--lr", type=float, nargs="+", default=list(d.lr_grid), help="candidate lrs of θ (SGD)")
+    ap.add_argument("--reference-lr", type=float, nargs="+", default=list(d.reference_lr_grid),
+                    help="candidate lrs of the full network (Adam)")
+    ap.add_argument("--burn-in-steps", type=int, default=d.burn_in_steps, help="warm-up steps of anchor wt")
+    ap.add_argument("--projection", default=d.projection, help="auto | dense | sparse | fastfood")
+    ap.add_argument("--probes", type=int, default=d.probes, help="Hutchinson probes per task")
+    ap.add_argument("--predicted-tasks", type=int, default=d.predicted_tasks, help="tasks whose interference is predicted")
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--device", default=d.device, help="auto | cpu | cuda")
+    ap.add_argument("--out", default="packing", help="folder for packing.md, *.csv, packing.png, interference.png")
+    ap.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
+    ap.add_argument("--experiment", default="packing")
+    args = ap.parse_args(argv)
+    options = d.model_options if args.model_option is None and args.model == d.model else \
+        tuple(_option(o) for o in args.model_option or ())
+    settings = PackSettings(args.dataset, args.model, options, tuple(args.d), tuple(args.regimes),
+                            tuple(args.anchors), args.max_K, args.epochs, args.batch_size, tuple(args.lr),
+                            tuple(args.reference_lr), args.burn_in_steps, args.projection, args.probes,
+                            args.predicted_tasks, args.seed, args.device)
+    return settings, args
+
+
+def main(argv: list[str]) -> int:
+    try:
+        return _main(argv)
+    except UserError as e:  # bad settings, an unwritable --out, a store that fails: one line
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str]) -> int:
+    from tqdm import tqdm
+
+    from benchmark import interrupts, tracking
+    from benchmark.packing import make_context, planned_member_epochs, study
+    from leaderboards.packing_plots import plot_interference, plot_retention
+
+    settings, args = _parse(argv)
+    interrupts.install()  # Ctrl-C and SIGTERM land between store writes
+    settings.validate()
+    out = Path(args.out)
+
+    def progress(stage: str, members: int) -> None:
+        bar.set_description(stage, refresh=False)
+        bar.update(members)
+
+    ctx = make_context(settings, progress)  # loads the data and checks K·d <= D: before any run is opened
+    bar = tqdm(total=planned_member_epochs(settings, ctx.D), desc="pack", unit="member-epoch", file=sys.stderr,
+               dynamic_ncols=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        uri = tracking.resolve_uri(args.tracking_uri)
+        client, exp_id = tracking.open_store(uri, args.experiment)
+    except OSError as e:
+        raise UserError(f"cannot write to --out {str(out)!r}: {e.strerror}") from None
+
+    parent, status = None, "FAILED"
+    try:
+        with interrupts.deferred():
+            parent = tracking.start_run(client, exp_id, "pack", tags={"dofbench.kind": "pack"})
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()}
+        params["model_options"] = {k: v for k, v in settings.model_options}
+        tracking.log_values(client, parent, params={**params, "D": ctx.D})
+        say = lambda msg: tqdm.write(msg, file=sys.stderr)
+        result = study(ctx, say)
+        bar.close()
+        for c in result.cells:
+            child = tracking.start_run(client, exp_id, f"{c.regime}-d{c.d}-{c.anchor}-K{c.K}", parent_id=parent)
+            row = c.row(result.dint.d, result.D)
+            tracking.log_values(client, child, params={k: row[k] for k in ("regime", "d", "anchor", "K", "lr")},
+                                metrics={k: float(row[k]) for k in ("test_acc_mean", "solo_acc_mean", "retention_mean",
+                                                                    "retention_min", "every_task_kept", "K_d_over_D")},
+                                curves={"test_acc_by_task": c.test_acc, "retention_by_task": c.retention})
+            tracking.end_run(client, child)
+        files = write(result, out)
+        files += [plot_retention(result, out / "packing.png"), plot_interference(result, out / "interference.png")]
+        summary = {f"K_90.{k['regime']}.d{k['d']}.{k['anchor']}": k["K_90"] for k in result.capacities()}
+        summary.update({"d_int90": result.dint.d or math.nan, "reference_test_acc": result.reference.test_acc,
+                        **{f"time.{k.replace(' ', '_').replace('*', '')}": v for k, v in result.times.items()}})
+        tracking.log_values(client, parent, metrics=summary)
+        for path in files:
+            client.log_artifact(parent, str(path), "packing")
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        print("interrupted: the parent run is marked KILLED", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+        if parent is not None:
+            tracking.end_run(client, parent, status)
+    print(summary_text(result))
+    print(f"tables and plots in {out}/; runs in MLflow experiment {args.experiment!r}: {tracking.ui_command(uri)}")
+    return 0
+
+
+# --- tables --------------------------------------------------------------------------------------------
+
+
+def _csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
+
+
+def _dint_text(r: PackResult) -> str:
+    return "not reached" if r.dint.d is None else f"{r.dint.d:,.0f}"
+
+
+def setup_text(r: PackResult) -> str:
+    s = r.settings
+    opts = ", ".join(f"{k}={v}" for k, v in s.model_options)
+    ratio = f" (D/d*90 = {r.D / r.dint.d:,.0f})" if r.dint.d else ""
+    return (f"{r.data} ({s.dataset}), task i = its inputs under permutation π_i (task 0: the dataset); "
+            f"model {s.model}{f' ({opts})' if opts else ''}, D = {r.D:,}. Full network on task 0: test "
+            f"{r.reference.test_acc:.3f} (lr {r.reference.lr:g}, Adam, chosen on validation). d*90 of one task "
+            f"alone under this protocol: {_dint_text(r)}{ratio} (mean over {DINT_TASKS} tasks, target "
+            f"{r.dint.target:.3f}). Every member: {s.epochs} epochs of batch {s.batch_size}; θ by SGD (momentum 0.9), "
+            f"lr chosen per cell on validation from {list(s.lr_grid)}. Anchors: w0 the initialization, wt after "
+            f"{s.burn_in_steps} full-space Adam steps on a mixture of all tasks. Seed {s.seed}.")
+
+
+def capacity_table(r: PackResult) -> list[str]:
+    caps = r.capacities()
+    dims = list(dict.fromkeys(c["d"] for c in caps))
+    head = [f"d = {d:,}" + (f" ({d / r.dint.d:.1f} d*90)" if r.dint.d else "") for d in dims]
+    lines = ["| regime | anchor | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(dims)]
+    for regime in dict.fromkeys(c["regime"] for c in caps):
+        for anchor in dict.fromkeys(c["anchor"] for c in caps):
+            cells = {c["d"]: c for c in caps if (c["regime"], c["anchor"]) == (regime, anchor)}
+            lines.append(f"| {regime} | {anchor} | " + " | ".join(
+                f"{cells[d]['K_90']} of ≤ {cells[d]['K_max']}" for d in dims) + " |")
+    return lines
+
+
+def cells_table(r: PackResult) -> list[str]:
+    lines = ["| regime | d | anchor | K | K·d/D | lr | mean test acc | mean retention | min retention | "
+             "every task ≥ 90% |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in r.cells:
+        row = c.row(r.dint.d, r.D)
+        lines.append(f"| {c.regime} | {c.d:,} | {c.anchor} | {c.K} | {row['K_d_over_D']:.2f} | {c.lr:g} | "
+                     f"{row['test_acc_mean']:.3f} | {row['retention_mean']:.3f} | {row['retention_min']:.3f} | "
+                     f"{'yes' if c.kept else 'no'} |")
+    return lines
+
+
+def interference_rows(r: PackResult) -> list[dict]:
+    return [asdict(i) for i in r.interference]
+
+
+def interference_table(r: PackResult) -> list[str]:
+    """Mean over the predicted tasks, per (d, anchor, K)."""
+    groups: dict[tuple, list] = {}
+    for i in r.interference:
+        groups.setdefault((i.d, i.anchor, i.K), []).append(i)
+    mean = lambda xs: sum(xs) / len(xs)
+    lines = ["| d | anchor | K | ‖δ‖² | measured ΔL | gᵀδ | gᵀδ + ½δᵀHδ | ½‖δ‖² tr(H)/D |", "|---|---|---|---|---|---|---|---|"]
+    for (d, anchor, K), xs in groups.items():
+        lines.append(f"| {d:,} | {anchor} | {K} | {mean([x.delta_sq for x in xs]):,.1f} | "
+                     f"{mean([x.measured for x in xs]):.3f} | {mean([x.first_order for x in xs]):+.3f} | "
+                     f"{mean([x.quadratic for x in xs]):.3f} | {mean([x.isotropic for x in xs]):.3f} |")
+    return lines
+
+
+def summary_text(r: PackResult) -> str:
+    return "\n".join([setup_text(r), "", f"K_90: the largest K up to which every task keeps ≥ {RETAINED:.0%} of "
+                      f"its accuracy alone (of the largest K tested):", *capacity_table(r)])
+
+
+def write(r: PackResult, out: Path) -> list[Path]:
+    """packing.md, packing.csv (a row per cell), tasks.csv (a row per task of every cell), interference.csv."""
+    tasks = [{"regime": c.regime, "d": c.d, "anchor": c.anchor, "K": c.K, "task": i, "lr": c.lr,
+              "test_acc": a, "solo_acc": s, "retention": ret, "val_acc": v}
+             for c in r.cells for i, (a, s, ret, v) in enumerate(zip(c.test_acc, c.solo_acc, c.retention, c.val_acc))]
+    md = ["# Packing K tasks into one network: w = b + Σ_i A_i θ_i", "", setup_text(r), "",
+          "## K_90 per regime", "", f"The largest K up to which every task of every tested K keeps ≥ "
+          f"{RETAINED:.0%} of its test accuracy alone (same d and anchor); the largest K tested has K·d ≤ D.", "",
+          *capacity_table(r), "", "## Every cell", "",
+          "Retention: a task's test accuracy in the pack over its accuracy alone. lr chosen per cell on the "
+          "tasks' mean validation accuracy; K = 1 is the task alone in every regime.", "", *cells_table(r)]
+    if r.interference:
+        md += ["", "## Interference: predicted against measured", "",
+               "Task i trained alone (solo lr), then δ = Σ_{j≠i, j<K} A_j θ_j added: the change of its training "
+               "loss (nats), the first-order term gᵀδ, the quadratic model gᵀδ + ½δᵀHδ (one gradient and one "
+               "Hessian-vector product), and the isotropic ½‖δ‖²·tr(H)/D (Hutchinson, "
+               f"{r.settings.probes} probes). Mean over the first {r.settings.predicted_tasks} tasks.", "",
+               *interference_table(r)]
+    if r.times:
+        md += ["", "Wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in r.times.items()) +
+               f" (total {sum(r.times.values()) / 60:.1f} min)."]
+    files = {"packing.md": "\n".join(md) + "\n", "packing.csv": _csv([c.row(r.dint.d, r.D) for c in r.cells]),
+             "tasks.csv": _csv(tasks), "interference.csv": _csv(interference_rows(r))}
+    paths = []
+    for name, text in files.items():
+        (out / name).write_text(text)
+        paths.append(out / name)
+    return paths
