@@ -155,7 +155,7 @@ def setup_text(r: PackResult) -> str:
     s = r.settings
     opts = ", ".join(f"{k}={v}" for k, v in s.model_options)
     ratio = f" (D/d*90 = {r.D / r.dint.d:,.0f})" if r.dint.d else ""
-    return (f"{r.data} ({s.dataset}), task i = its inputs under permutation π_i (task 0: the dataset); "
+    return (f"{r.data}, task i = its inputs under permutation π_i (task 0: the dataset); "
             f"model {s.model}{f' ({opts})' if opts else ''}, D = {r.D:,}. Full network on task 0: test "
             f"{r.reference.test_acc:.3f} (lr {r.reference.lr:g}, Adam, chosen on validation). d*90 of one task "
             f"alone under this protocol: {_dint_text(r)}{ratio} (mean over {DINT_TASKS} tasks, target "
@@ -173,7 +173,7 @@ def capacity_table(r: PackResult) -> list[str]:
         for anchor in dict.fromkeys(c["anchor"] for c in caps):
             cells = {c["d"]: c for c in caps if (c["regime"], c["anchor"]) == (regime, anchor)}
             lines.append(f"| {regime} | {anchor} | " + " | ".join(
-                f"{cells[d]['K_90']} of ≤ {cells[d]['K_max']}" for d in dims) + " |")
+                f"{cells[d]['K_90']} (tested to {cells[d]['K_max']})" if d in cells else "" for d in dims) + " |")
     return lines
 
 

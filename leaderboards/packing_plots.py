@@ -56,7 +56,7 @@ def plot_retention(result, path: Path) -> Path:
 
 def plot_interference(result, path: Path) -> Path:
     """A panel per anchor: each prediction of ΔL against the measured ΔL (nats), one point per (d, K, task);
-    on the diagonal a prediction is exact. Symmetric-log axes: the first-order term can be negative."""
+    on the diagonal a prediction is exact. Symmetric-log y: the first-order term can be negative."""
     anchors = list(dict.fromkeys(i.anchor for i in result.interference)) or ["w0"]
     fig, axes = plt.subplots(1, len(anchors), figsize=(4.2 * len(anchors), 3.8), dpi=110, squeeze=False)
     for ax, anchor in zip(axes[0], anchors):
@@ -66,8 +66,9 @@ def plot_interference(result, path: Path) -> Path:
             ax.scatter(measured, [getattr(i, key) for i in mine], s=12, color=color, marker=marker, label=label,
                        alpha=0.8)
         top = max([abs(float(v)) for i in mine for v in (i.measured, i.quadratic, i.isotropic)] + [1.0])
-        ax.plot([-top, top], [-top, top], color="black", lw=0.8, ls=":")
-        ax.set_xscale("symlog", linthresh=1e-2)
+        low = max(min([float(v) for v in measured if v > 0] + [top]) / 2, 1e-6)
+        ax.plot([low, top], [low, top], color="black", lw=0.8, ls=":")
+        ax.set_xscale("log")  # the measured change is an increase (each task sits at its own optimum)
         ax.set_yscale("symlog", linthresh=1e-2)
         ax.set_xlabel("measured ΔL_i (nats)")
         ax.set_title(f"anchor {anchor}", fontsize=9)
