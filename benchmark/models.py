@@ -146,6 +146,8 @@ def timm_model(input_shape, num_classes, model_name: str = "resnet10t", **option
                              **options)
 
 
+from benchmark.transformer import transformer  # noqa: E402  (its own module: blocks, attention)
+
 # name -> (builder, the input ranks it accepts: (C, L) is 1D, (C, H, W) 2D; None: any, e.g. the MLP)
 MODELS: dict[str, tuple[Callable[..., nn.Module], set[int] | None]] = {
     "fc": (fc, None),
@@ -157,6 +159,7 @@ MODELS: dict[str, tuple[Callable[..., nn.Module], set[int] | None]] = {
     "cnn1d": (cnn1d, {2}),
     "lenet_300_100": (lenet_300_100, None),
     "lenet5": (lenet5, {3}),
+    "transformer": (transformer, {2, 3}),
 }
 
 
