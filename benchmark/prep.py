@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -22,6 +23,7 @@ from torch import Tensor
 
 from benchmark.data import Splits
 from benchmark.seeds import derive_seed
+from benchmark.tasks import permutations, permuted
 from benchmark.train import Group, TrainConfig, steps_per_epoch, train_population
 from subspaces import DenseProjection, FlatModel, IdentityProjection, Subspace, principal_directions
 from subspaces.random import DENSE_BUDGET_BYTES
@@ -30,7 +32,7 @@ from subspaces.trajectory import CompletedBasisProjection, completed_basis
 
 # The preparation's own stages, as `prepare` times them (timings[key] in seconds) and as reports name
 # them; a directions kind that prepares its masks adds "<kind>_s" (see PrepContext.stage).
-STAGES = {"full_run_s": "full run", "trajectory_s": "trajectory"}
+STAGES = {"pretrain_s": "pretraining", "full_run_s": "full run", "trajectory_s": "trajectory"}
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Preparation:
     seed: int
     w0: Tensor  # (D,)
     wt: Tensor | None = None  # (D,), w after burn_in_steps full-space steps
+    wp: Tensor | None = None  # (D,), w0 trained in full space on the pretraining task (pretrain)
     burn_in_steps: int = 0
     full_steps: int = 0  # length of the full-space run, in optimizer steps
     basis: Tensor | None = None  # (D, r) orthonormal: the trajectory's principal directions, r <= basis_dim
@@ -90,8 +93,8 @@ class Preparation:
         return DenseProjection(self._rows[which, d][None])
 
     def anchor(self, name: str) -> Tensor:
-        """w0 or w_t (D,)."""
-        return self.w0 if name == "w0" else self.wt
+        """w0, w_t or w_p (D,), by the names of Method.anchor."""
+        return {"w0": self.w0, "wt": self.wt, "wp": self.wp}[name]
 
 
 @dataclass
@@ -135,7 +138,7 @@ def init_weights(make_module: Callable[[], torch.nn.Module], seed: int) -> Tenso
 
 
 # What the base of a preparation can hold (any other entry of `needs` names a kind's own masks).
-BASE_NEEDS = {"wt", "full_run", "indep_run", "imp"}
+BASE_NEEDS = {"wt", "wp", "full_run", "indep_run", "imp"}
 
 # A directions kind's own preparation: (Directions.prepare, the d it must serve, the anchors).
 OwnPreparation = tuple[Callable[[PrepContext, list[int], tuple[str, ...]], None], list[int], tuple[str, ...]]
@@ -180,7 +183,11 @@ def prepare_base(seeds, w0, flat, data, train_cfg, needs, burn_in_steps, traject
     full_steps = train_cfg.epochs * steps_per_epoch(len(data.y_train), train_cfg.batch_size)
     preps = {s: Preparation(seed=s, w0=w0[i], burn_in_steps=burn_in_steps, full_steps=full_steps,
                             basis_dim=basis_dim, complete=trajectory_complete, model=flat) for i, s in enumerate(seeds)}
-    if not needs & BASE_NEEDS:
+    if "wp" in needs:
+        lap = _lap(timings)
+        pretrain(seeds, w0, flat, data, train_cfg, preps, on_progress or (lambda msg: None))
+        lap("pretrain_s")
+    if not needs & (BASE_NEEDS - {"wp"}):
         return preps
     if "wt" in needs and burn_in_steps > full_steps:
         raise ValueError(f"burn_in_steps={burn_in_steps} exceeds the full-space run ({full_steps} steps)")
@@ -267,6 +274,23 @@ def _full_run(seeds, w0, flat, data, train_cfg, needs, preps, burn_in_steps, tra
         del traj, snapshots
     lap("trajectory_s")
     return dense.weights[:S]
+
+
+def pretrain(seeds, w0, flat, data, train_cfg, preps, say) -> None:
+    """w_p for every seed: its w0 trained in full space, with the reference's recipe, on the pretraining
+    task — the same inputs with their positions under one fixed random permutation (benchmark.tasks'
+    task 1): another task on the same input space, as a network pretrained elsewhere would be."""
+    S, D = w0.shape
+    perm = permutations(math.prod(data.input_shape), 2, PRETRAINING_TASK_SEED)[1]
+    say(f"pretraining: {S} seed(s) x {train_cfg.epochs} epochs on the permuted task")
+    r = train_population(flat, [Group(Subspace(w0.clone(), IdentityProjection(S, D)), train_cfg.lr,
+                                      tuple(derive_seed(s, "pretraining_data") for s in seeds))],
+                         permuted(data, perm.to(w0.device)), train_cfg)
+    for i, s in enumerate(seeds):
+        preps[s].wp = r.weights[i]
+
+
+PRETRAINING_TASK_SEED = 0  # the pretraining task is one fixed permutation, the same for every seed
 
 
 def completion_seed(seed: int, which: str) -> int:

@@ -46,6 +46,13 @@ def task_buffers(buffers: dict[str, Tensor] | None, perms: Tensor) -> dict[str, 
     return out
 
 
+def permuted(data: Splits, perm: Tensor) -> Splits:
+    """Every split with its inputs' positions under perm (n,): one permuted task as a dataset."""
+    move = lambda x: x.flatten(1)[:, perm.to(x.device)].view(x.shape)
+    return Splits(f"{data.name}-permuted", move(data.x_train), data.y_train, move(data.x_val), data.y_val,
+                  move(data.x_test), data.y_test, data.num_classes)
+
+
 def mixture(data: Splits, perms: Tensor, seed: int) -> Splits:
     """The training split with each example under one task drawn at random (seeded) from perms (T, n):
     the data of a warm-up on all tasks. Validation and test stay task 0's (they are not read for it)."""

@@ -197,10 +197,10 @@ def _reached_at_theta0(row: MethodRow, ds: list[float], ratios: list[float]) -> 
 
 
 def _anchors(records: list[dict]) -> dict[str, float]:
-    """"w0" / "wt" -> seed-mean test accuracy of the anchor alone: members of general subspaces at θ = 0
+    """"w0" / "wt" / "wp" -> seed-mean test accuracy of the anchor alone: members of general subspaces at θ = 0
     (their offset is the whole anchor; a pruned offset is masked)."""
     out = {}
-    for anchor in ("w0", "wt"):
+    for anchor in ANCHOR_NAMES:
         by_seed = {}
         for r in records:
             if r.get("family") == "general" and r.get("anchor") == anchor:
@@ -212,7 +212,7 @@ def _anchors(records: list[dict]) -> dict[str, float]:
     return out
 
 
-ANCHOR_NAMES = {"w0": "w0", "wt": "w_t"}
+ANCHOR_NAMES = {"w0": "w0", "wt": "w_t", "wp": "w_pretrained"}
 
 
 def anchors_note(lb: Leaderboard) -> str:

@@ -30,15 +30,16 @@ class MemberError(Exception):
 @dataclass(frozen=True)
 class Method:
     family: str  # "full", "pruning" (axis-aligned) or "general"
-    anchor: str  # offset from "w0" (initialization) or "wt" (after burn_in_steps full-space steps)
+    anchor: str  # offset from "w0" (initialization), "wt" (after burn_in_steps full-space steps) or "wp"
+    # (pretrained: w0 trained in full space on another task, benchmark.prep.pretrain)
     directions: str  # key of DIRECTIONS
     shuffled: bool = False  # pruning only: the mask shuffled within each layer (keeps per-layer counts)
 
     @property
     def needs(self) -> set[str]:
-        """Which shared preparation this method uses: "wt", "full_run", "indep_run", "imp", or the
+        """Which shared preparation this method uses: "wt", "wp", "full_run", "indep_run", "imp", or the
         name of a directions kind that prepares its own masks (see Directions.prepare)."""
-        return ({"wt"} if self.anchor == "wt" else set()) | set(DIRECTIONS[self.directions].needs)
+        return ({self.anchor} - {"w0"}) | set(DIRECTIONS[self.directions].needs)
 
     @property
     def mask_key(self) -> str:
@@ -119,7 +120,7 @@ def shuffled_mask(prep: Preparation, method: Method, d: int, anchor: Tensor, pro
 def build_subspace(method: str, prep: Preparation, d: int, projection: str = "auto") -> Subspace:
     """One member's subspace (K = 1) for `method` at dimension d from its seed's preparation."""
     m = METHODS[method]
-    anchor = prep.w0 if m.anchor == "w0" else prep.wt
+    anchor = prep.anchor(m.anchor)
     build = shuffled_mask if m.shuffled else DIRECTIONS[m.directions].build
     return build(prep, m, d, anchor, projection)
 
@@ -143,14 +144,15 @@ def description_bits(method: str, prep: Preparation, d: int, fixed: int = 0,
         data = layer_count_bits(prunable)
     else:
         data = own(prep, d, fixed)
-    return member_bits(d, prep.w0.numel(), data, m.anchor == "wt", theta_bits)
+    return member_bits(d, prep.w0.numel(), data, m.anchor != "w0", theta_bits)
 
 
 def prep_steps(method: str, prep: Preparation, d: int) -> int:
     """Full-space training steps the method spent before its own training began."""
     m = METHODS[method]
     own = DIRECTIONS[m.directions].steps
-    return max(prep.burn_in_steps if m.anchor == "wt" else 0, own(prep, d) if own else 0)
+    anchor = {"w0": 0, "wt": prep.burn_in_steps, "wp": prep.full_steps}[m.anchor]  # w_p: a whole pretraining run
+    return max(anchor, own(prep, d) if own else 0)
 
 
 def principal_dims(method: str, prep: Preparation, d: int) -> int | None:
@@ -168,7 +170,7 @@ def preparing(methods) -> dict[str, tuple[str, ...]]:
         m = METHODS[name]
         if DIRECTIONS[m.directions].prepare is not None:
             out.setdefault(m.directions, set()).add(m.anchor)
-    return {k: tuple(a for a in ("w0", "wt") if a in v) for k, v in out.items()}
+    return {k: tuple(a for a in ("w0", "wt", "wp") if a in v) for k, v in out.items()}
 
 
 def own_preparation(masks: dict[str, dict]) -> dict[str, OwnPreparation]:

@@ -1,8 +1,10 @@
 """Random affine subspaces (Li et al. 2018): A with random directions (dense, sparse or Fastfood), at
-w0 (intrinsic dimension) or at w_t (burn-in affine)."""
-from benchmark.methods import Directions, register
+w0 (intrinsic dimension) or at w_t (burn-in affine); and SAID, one random map per layer with a learned
+scale each (Aghajanyan et al. 2021)."""
+from benchmark.methods import Directions, MemberError, register
 from benchmark.seeds import derive_seed
 from subspaces import Subspace, random_projection
+from subspaces.said import layer_slices, said
 
 
 def build(prep, method, d, anchor, projection) -> Subspace:
@@ -12,4 +14,19 @@ def build(prep, method, d, anchor, projection) -> Subspace:
 
 
 register("random_projection", Directions(build),
-         {"random_affine": ("general", "w0"), "burn_in_affine": ("general", "wt")})
+         {"random_affine": ("general", "w0"), "burn_in_affine": ("general", "wt"),
+          "pretrained_affine": ("general", "wp")})
+
+
+def build_said(prep, method, d, anchor, projection) -> Subspace:
+    """SAID (Aghajanyan et al. 2021): one random map per layer times a learned per-layer scale, the m
+    scales counted in d (subspaces.said). The `projection` setting does not apply: each layer's map is
+    chosen by its own size."""
+    layers = layer_slices(prep.model.names, prep.model.slices)
+    if d <= len(layers):
+        raise MemberError(f"SAID needs d > {len(layers)} (one scale per layer of this model); d = {d}")
+    seed = derive_seed(prep.seed, "said", d)
+    return Subspace(anchor[None].clone(), said(layers, d, seed).to(anchor.device))
+
+
+register("said", Directions(build_said), {"said": ("general", "w0"), "pretrained_said": ("general", "wp")})
