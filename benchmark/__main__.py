@@ -21,6 +21,8 @@ VERBS = {
                "predicted vs measured threshold dimension on quadratic landscapes"),
     "pack": ("benchmark.pack:main", "[OPTIONS]",
              "several tasks packed into nearly orthogonal random subspaces of one network"),
+    "architectures": ("benchmark.architectures:main", "[OPTIONS]",
+                      "MLP, 1D CNN and transformer at matched D, fine-tuning vs scratch, and text"),
 }
 
 USAGE = "usage: python -m benchmark VERB [ARGS]\n\nverbs:\n" + "\n".join(

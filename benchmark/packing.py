@@ -115,7 +115,7 @@ def task_counts(d: int, D: int, cap: int | None) -> list[int]:
 
 
 def planned_member_epochs(s: PackSettings, D: int) -> int:
-    """Member-epochs the study trains after the reference (the progress bar's total)."""
+    """Member-epochs the study trains (the progress bar's total; w_t's short warm-up is not counted)."""
     L, ks = len(s.lr_grid), {d: task_counts(d, D, s.max_tasks) for d in s.dims}
     ladder = len({max(1, round(D / r)) for r in DINT_RATIOS}) * DINT_TASKS
     per_anchor = sum(max(k) for k in ks.values())  # alone
@@ -236,7 +236,6 @@ class Solo:
     test: Tensor  # (L, K)
     theta: Tensor  # (L, K, d)
     parts: Tensor  # (L, K, D): A_i θ_i
-    failed: Tensor  # (L, K) bool
 
     @property
     def lr_index(self) -> int:
@@ -262,11 +261,10 @@ def solo(ctx: Context, specs: list[tuple[int, str, int]], stage: str = "alone") 
     for (d, anchor, K), proj, theta in zip(specs, projs, r.thetas):
         n = len(lrs) * K
         metric = lambda key: torch.tensor([m[key] for m in r.metrics[start:start + n]]).view(len(lrs), K)
-        failed = torch.tensor([st != "FINISHED" for st in r.status[start:start + n]]).view(len(lrs), K)
         with torch.no_grad():
             parts = proj(theta).view(len(lrs), K, ctx.D)
-        out.append(Solo(d, anchor, K, lrs, metric("val_acc"), metric("test_acc"), theta.view(len(lrs), K, d), parts,
-                        failed))
+        # a diverged member's accuracies are NaN: its lr is never chosen, its retention never counts as kept
+        out.append(Solo(d, anchor, K, lrs, metric("val_acc"), metric("test_acc"), theta.view(len(lrs), K, d), parts))
         start += n
     return out
 

@@ -98,6 +98,7 @@ def record_from_row(row) -> dict | None:
         "val_acc": num("metrics.val_acc"),
         "val_loss": num("metrics.val_loss"),
         "test_acc": num("metrics.test_acc"),
+        "test_loss": num("metrics.test_loss"),  # nats per example: bits per character / ln 2 on text
         "train_acc": num("metrics.train_acc"),
         "prep_steps": num("metrics.prep_steps"),
         "theta0_test_acc": num("metrics.theta0_test_acc"),  # the member at its offset b (NaN: logged before)
