@@ -38,7 +38,7 @@ def test_every_method_starts_at_its_offset_with_exactly_d_free_scalars(setup):
             assert torch.equal(s.weights(s.init_theta()), s.offset), name
 
 
-def test_offsets_come_from_w0_or_from_the_burned_in_weights(setup):
+def test_offsets_come_from_w0_the_burned_in_or_the_pretrained_weights(setup):
     flat, _, preps, dims, w0 = setup
     p = preps[1]
     assert torch.equal(p.w0, w0[1])
@@ -48,7 +48,7 @@ def test_offsets_come_from_w0_or_from_the_burned_in_weights(setup):
         if name == "full":
             continue
         s = build_subspace(name, p, d)
-        anchor = p.w0 if m.anchor == "w0" else p.wt
+        anchor = {"w0": p.w0, "wt": p.wt, "wp": p.wp}[m.anchor]
         if m.family == "pruning":
             kept = s.projection.mask()[0]
             assert torch.equal(s.offset[0][kept], anchor[kept]), name
