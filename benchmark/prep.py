@@ -137,6 +137,9 @@ def init_weights(make_module: Callable[[], torch.nn.Module], seed: int) -> Tenso
     return FlatModel.of(module).flatten()
 
 
+# Where a member's offset comes from (Method.anchor), in the order tables show them.
+ANCHORS = ("w0", "wt", "wp")
+
 # What the base of a preparation can hold (any other entry of `needs` names a kind's own masks).
 BASE_NEEDS = {"wt", "wp", "full_run", "indep_run", "imp"}
 

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from baselines import shuffle_within_layers
 from benchmark.description import FLOAT_BITS, layer_count_bits, mask_bits, member_bits
-from benchmark.prep import OwnPreparation, PrepContext, Preparation
+from benchmark.prep import ANCHORS, OwnPreparation, PrepContext, Preparation
 from benchmark.seeds import derive_seed
 from subspaces import CoordinateProjection, Subspace
 
@@ -170,7 +170,7 @@ def preparing(methods) -> dict[str, tuple[str, ...]]:
         m = METHODS[name]
         if DIRECTIONS[m.directions].prepare is not None:
             out.setdefault(m.directions, set()).add(m.anchor)
-    return {k: tuple(a for a in ("w0", "wt", "wp") if a in v) for k, v in out.items()}
+    return {k: tuple(a for a in ANCHORS if a in v) for k, v in out.items()}
 
 
 def own_preparation(masks: dict[str, dict]) -> dict[str, OwnPreparation]:
