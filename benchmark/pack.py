@@ -188,10 +188,6 @@ def cells_table(r: PackResult) -> list[str]:
     return lines
 
 
-def interference_rows(r: PackResult) -> list[dict]:
-    return [asdict(i) for i in r.interference]
-
-
 def interference_table(r: PackResult) -> list[str]:
     """Mean over the predicted tasks, per (d, anchor, K)."""
     groups: dict[tuple, list] = {}
@@ -233,7 +229,7 @@ def write(r: PackResult, out: Path) -> list[Path]:
         md += ["", "Wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in r.times.items()) +
                f" (total {sum(r.times.values()) / 60:.1f} min)."]
     files = {"packing.md": "\n".join(md) + "\n", "packing.csv": _csv([c.row(r.dint.d, r.D) for c in r.cells]),
-             "tasks.csv": _csv(tasks), "interference.csv": _csv(interference_rows(r))}
+             "tasks.csv": _csv(tasks), "interference.csv": _csv([asdict(i) for i in r.interference])}
     paths = []
     for name, text in files.items():
         (out / name).write_text(text)
