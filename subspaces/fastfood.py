@@ -93,15 +93,18 @@ class FastfoodProjection:
 
 
 def block_size(D: int, d: int, min_block: int = 256) -> int:
-    """L = 2^ceil(log2 max(d, min_block)), capped at the single transform that covers all D."""
+    """L = 2^ceil(log2 max(d, min_block)), capped at the single transform that covers all D (and d)."""
     want = max(d, min(min_block, D))
-    return min(1 << math.ceil(math.log2(want)), 1 << math.ceil(math.log2(D)))
+    return min(1 << math.ceil(math.log2(want)), 1 << math.ceil(math.log2(max(D, d))))
 
 
 def fastfood(D: int, d: int, seed: int, min_block: int = 256, dtype=torch.float32) -> FastfoodProjection:
-    """One member's Fastfood projection (K = 1) with d unit-norm (in expectation) columns over D."""
-    if not 1 <= d <= D:
-        raise ValueError(f"d must be in [1, D={D}], got {d}")
+    """One member's Fastfood projection (K = 1) with d unit-norm (in expectation) columns over D.
+
+    d > D is allowed (one transform of L >= d, its first D rows: a map of rank D), for maps onto parts of
+    a network smaller than θ, e.g. SAID's per-layer maps; a subspace of the whole network has d <= D."""
+    if d < 1 or D < 1:
+        raise ValueError(f"Fastfood needs d >= 1 and D >= 1, got d = {d}, D = {D}")
     L = block_size(D, d, min_block)
     nb = -(-D // L)
     g = torch.Generator().manual_seed(seed)

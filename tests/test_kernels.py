@@ -134,6 +134,20 @@ def test_fastfood_single_block_when_d_is_large():
     assert small.B.shape[2] == 256 and small.B.shape[1] == -(-100_000 // 256)
 
 
+def test_wide_fastfood_maps_onto_all_of_a_small_part():
+    """d > D (SAID's map onto a layer smaller than θ'): one transform of L >= d, its first D rows; the
+    forward is the matrix, the backward its adjoint, rank D, columns unit norm in expectation."""
+    p = fastfood(32, 300, 2, dtype=torch.float64)
+    assert p.B.shape[1:] == (1, 512)
+    A = materialize(p)[0]  # (32, 300)
+    theta = torch.randn(1, 300, dtype=torch.float64)
+    torch.testing.assert_close(p(theta), theta @ A.T)
+    g = torch.randn(1, 32, dtype=torch.float64)
+    torch.testing.assert_close(p.adjoint(g), g @ A)
+    assert int(torch.linalg.matrix_rank(A)) == 32
+    assert abs(float((A ** 2).sum(0).mean()) - 1) < 0.1
+
+
 def test_compiled_and_pure_torch_transforms_agree():
     from subspaces import native
     from subspaces.hadamard import fwht_gemm

@@ -37,7 +37,7 @@ def _images(n, shape, classes, seed):
     return x, y
 
 
-def _train_in_fastfood(module, shape, d=64, epochs=3, K=2):
+def _train_in_fastfood(module, shape, d=64, epochs=3, K=2, lr=5e-2):
     from benchmark.data import Splits
 
     data = Splits("toy", *_images(96, shape, 4, 0), *_images(32, shape, 4, 1), *_images(32, shape, 4, 2), 4)
@@ -45,7 +45,7 @@ def _train_in_fastfood(module, shape, d=64, epochs=3, K=2):
     w0 = flat.flatten()
     members = [fastfood(flat.D, d, seed=k) for k in range(K)]
     sub = Subspace(w0[None].repeat(K, 1), members[0].stack(members[1:]))
-    res = train_population(flat, [Group(sub, 5e-2, tuple(range(K)))], data, TrainConfig(epochs=epochs, batch_size=32))
+    res = train_population(flat, [Group(sub, lr, tuple(range(K)))], data, TrainConfig(epochs=epochs, batch_size=32))
     return flat, res
 
 
@@ -63,10 +63,13 @@ def test_resnet20_trains_in_a_fastfood_subspace_with_per_member_batchnorm():
 
 @pytest.mark.slow
 def test_a_timm_model_trains_in_a_fastfood_subspace():
+    torch.manual_seed(0)  # timm initialises from the global generator
     module = create_from_config({"name": "resnet10t", "arch": "timm"}, (1, 8, 8), 4)
-    flat, res = _train_in_fastfood(module, (1, 8, 8), d=32, epochs=2, K=1)
+    # 32 directions of a 1.2M-parameter network: at lr 5e-2 the loss barely moves (it was a coin flip
+    # whether epoch 2 beat epoch 1); at lr 2 it falls by 10-25% in three epochs over seeds 0-2.
+    flat, res = _train_in_fastfood(module, (1, 8, 8), d=32, epochs=3, K=1, lr=2.0)
     assert flat.D > 1_000_000
-    assert res.curves[0]["train_loss"][-1] < res.curves[0]["train_loss"][0]
+    assert res.curves[0]["train_loss"][-1] < 0.95 * res.curves[0]["train_loss"][0]
 
 
 def test_unknown_timm_model_is_a_clear_error():
