@@ -274,6 +274,13 @@ OFFLINE = tuple(n for n, load in DATASETS.items()
                 if load is not load_vision and not TEXT_LOADERS.get(n, (None, False))[1])
 
 
+def selection_metric(name: str) -> str:
+    """The validation metric every cell's lr is chosen on (leaderboards.selection): val_loss for language
+    modelling, which is judged in bits per character (an lr chosen on accuracy can overfit in loss: bits
+    near the unigram model's at the best accuracy), val_acc for classification."""
+    return "val_loss" if name in TEXT_LOADERS else "val_acc"
+
+
 def load_dataset(cfg: dict) -> Splits:
     """cfg: the `dataset` config group as a dict (name, val_fraction, split_seed, ...)."""
     name = cfg["name"]

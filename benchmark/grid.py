@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 
 from benchmark.config import RunConfig, dim_for_ratio
-from benchmark.data import Splits
+from benchmark.data import Splits, selection_metric
 from benchmark.errors import UserError
 from benchmark.methods import (DIRECTIONS, METHODS, MemberError, build_subspace, description_bits, preparing,
                                principal_dims, prep_steps)
@@ -105,6 +105,7 @@ def member_params(cfg: RunConfig, c: Cell, D: int, prep_plan: dict | None) -> di
         "burn_in_steps": cfg.burn_in_steps, "projection": cfg.projection if m.family == "general" else "n/a",
         "optimizer": optimizer_of(cfg, c.method), "lr": c.lr, "lr_grid": cfg.lr_grid_text,
         "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size, "weight_decay": cfg.train.weight_decay,
+        "select_on": selection_metric(cfg.dataset["name"]),  # not in the hash: it does not change training
         "config_hash": member_hash(cfg, c, prep_plan),
     }
     if m.needs and prep_plan is not None:  # its preparation followed the reference's selected recipe

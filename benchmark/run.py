@@ -3,19 +3,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import time
 
 from benchmark import tracking
 from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.context import setup
+from benchmark.data import selection_metric
 from benchmark.errors import UserError
 from benchmark.extension import plan_extension
 from benchmark.grid import (Cell, never_pruned, MemberOutcome, member_hash, member_params, outcome_record,
                             plan, preparation_plan, train_cells)
-from benchmark.methods import DIRECTIONS, METHODS, prep_steps
+from benchmark.methods import DIRECTIONS, METHODS, min_dim, prep_steps
 from benchmark.prep import STAGES, Preparation, init_weights
 from benchmark.prep_cache import shared_preparation
+from benchmark.text import unigram_bits
 from benchmark.train import steps_per_epoch
 from leaderboards import build, to_text
 from leaderboards.publish import publish
@@ -116,8 +119,10 @@ class Job:
 
     def records(self) -> list[dict]:
         run_of = self.recorder.run_of
-        return self.reused + [outcome_record(o, self.D, self.data.num_classes, run_of.get(o.cell))
-                              for o in self.outcomes]
+        on = selection_metric(self.cfg.dataset["name"])  # reused members logged before select_on get it too
+        return [dict(r, select_on=on) for r in self.reused] + [
+            dict(outcome_record(o, self.D, self.data.num_classes, run_of.get(o.cell)), select_on=on)
+            for o in self.outcomes]
 
     # --- stages -------------------------------------------------------------------------------------
 
@@ -170,7 +175,12 @@ class Job:
     def extension(self, planned: list[Cell], reference_lr) -> None:
         """Stage 4: one capped wave of extra d where the ratios did not bracket a threshold."""
         t3 = time.perf_counter()
-        wave = plan_extension(self.cfg, self.records(), self.D) if reference_lr not in (None, FAILED) else []
+        min_dims = {m: min_dim(m, self.flat) for m in self.cfg.methods}
+        # language modelling: the wave targets the loss saved over the unigram model, as its leaderboard does
+        floor = (unigram_bits(self.data, "val") * math.log(2)
+                 if selection_metric(self.cfg.dataset["name"]) == "val_loss" else None)
+        wave = (plan_extension(self.cfg, self.records(), self.D, min_dims=min_dims, floor_loss=floor)
+                if reference_lr not in (None, FAILED) else [])
         if wave:
             self.recorder.provenance["extension"] = sorted({(c.method, c.ratio) for c in wave})
             added: dict[str, set] = {}

@@ -55,12 +55,12 @@ def one_hot(x: np.ndarray, V: int) -> torch.Tensor:
     return torch.nn.functional.one_hot(torch.as_tensor(x), V).permute(0, 2, 1).float().contiguous()
 
 
-def unigram_bits(data) -> float:
-    """Bits per character on the test split of the model that predicts the training labels' frequencies
-    (add-one smoothed): the floor a language model must beat."""
+def unigram_bits(data, split: str = "test") -> float:
+    """Bits per character on a split ("val" or "test") of the model that predicts the training labels'
+    frequencies (add-one smoothed): the floor a language model must beat."""
     counts = torch.bincount(data.y_train, minlength=data.num_classes).double() + 1
     p = counts / counts.sum()
-    return float(-(torch.log2(p[data.y_test])).mean())
+    return float(-(torch.log2(p[getattr(data, f"y_{split}").cpu()])).mean())
 
 
 def char_splits(name: str, texts: tuple[str, str, str], cfg: dict):

@@ -5,7 +5,9 @@ selected candidate has the highest seed-mean *final-epoch* validation accuracy a
 every seed FINISHED (a diverged seed makes its candidate failed: it cannot be selected); a cell with a
 single candidate keeps it, its failed seeds counted as failed. Ties (equal
 accuracy, as 400 validation examples allow) go to the lower seed-mean final validation loss, then to
-the smaller learning rate. Nothing here reads a test metric.
+the smaller learning rate. Records with select_on = "val_loss" (language modelling, judged in bits:
+`benchmark.data.selection_metric`) rank on the lowest validation loss first, accuracy breaking ties.
+Nothing here reads a test metric.
 """
 from __future__ import annotations
 
@@ -37,13 +39,16 @@ def select(records: list[dict]) -> dict[tuple[str, float], float | None | str]:
         if len(by_lr) == 1:  # nothing to choose (lr_grid=[1], or runs logged before candidates existed):
             out[cell] = next(iter(by_lr))  # its failed seeds count as failed, as without selection
             continue
+        on_loss = any(r.get("select_on") == "val_loss" for rs in by_lr.values() for r in rs)
         scored = []
         for lr, rs in by_lr.items():
             acc = [float(r.get("val_acc", math.nan)) for r in rs]
             loss = [float(r.get("val_loss", math.nan)) for r in rs]
-            if all(r["status"] == "FINISHED" for r in rs) and all(map(math.isfinite, acc)):
+            if all(r["status"] == "FINISHED" for r in rs) and all(map(math.isfinite, loss if on_loss else acc)):
                 mean_loss = sum(loss) / len(loss) if all(map(math.isfinite, loss)) else math.inf
-                scored.append((-sum(acc) / len(acc), mean_loss, -math.inf if lr is None else lr, lr))
+                mean_acc = sum(acc) / len(acc)
+                key = (mean_loss, -mean_acc) if on_loss else (-mean_acc, mean_loss)
+                scored.append((*key, -math.inf if lr is None else lr, lr))
         out[cell] = min(scored)[-1] if scored else FAILED
     return out
 

@@ -94,6 +94,8 @@ def record_from_row(row) -> dict | None:
         "seed": int(float(get("params.seed"))),
         "status": get("status"),
         "config_hash": get("params.config_hash"),
+        # the metric its cell's lr is chosen on (NaN or absent: logged before select_on existed)
+        "select_on": get("params.select_on") if isinstance(get("params.select_on"), str) else "val_acc",
         "lr": float(get("params.lr")) if get("params.lr") not in (None, "") and not _isnan(get("params.lr")) else None,
         "val_acc": num("metrics.val_acc"),
         "val_loss": num("metrics.val_loss"),

@@ -44,6 +44,26 @@ def test_bracketed_thresholds_get_no_extra_d_and_the_cap_holds():
     assert extension_ratios({"m": ([15, 59], [math.nan, 0.95])}, 0.9, D, 2) == {"m": [D / 1, D / 8]}
 
 
+def test_the_wave_never_goes_below_a_methods_smallest_d():
+    # SAID on a model of 16 layers needs d >= 17: the wave goes down to 17, not to 1 (FAILED members)
+    assert extra_dims([400, 1600], [True, True], D, 2, min_d=17) == [17, 82]
+    assert extra_dims([17, 400], [True, True], D, 2, min_d=17) == []  # already at its smallest d
+    ratios = extension_ratios({"said": ([400], [0.95]), "random_affine": ([400], [0.95])}, 0.9, D, 1,
+                              min_dims={"said": 17})
+    assert ratios == {"said": [D / 17], "random_affine": [D / 1]}
+
+
+def test_said_smallest_d_is_its_layers_plus_one():
+    from benchmark.methods import min_dim
+    from benchmark.models import create_model
+    from subspaces import FlatModel
+    from subspaces.said import layer_slices
+
+    flat = FlatModel.of(create_model("transformer", (1, 40), 10, width=16, depth=1))
+    assert min_dim("said", flat) == min_dim("pretrained_said", flat) == len(layer_slices(flat.names, flat.slices)) + 1
+    assert min_dim("random_affine", flat) == min_dim("lottery_ticket", flat) == 1
+
+
 def _records(curves: dict, seeds=(0, 1), lr=0.01):
     out = []
     for method, points in curves.items():
@@ -72,3 +92,17 @@ def test_plan_extension_adds_cells_with_every_seed_and_candidate_lr_and_obeys_th
         assert all(len(v) == 2 * 3 for v in per.values()) and len(per) == 2
     assert plan_extension(build_config(_raw(base + ["extension.enabled=false"])), recs, D) == []
     assert len(plan_extension(build_config(_raw(base + ["extension.max_dims=1"])), recs, D)) == 2 * 2 * 3
+
+
+def test_language_modelling_waves_target_the_loss_saved_over_the_unigram_model():
+    """Accuracy says the random subspace reached 90% at both d (go down); the loss saved over the unigram
+    model (floor 4 nats, reference 2: a gain of 2) says it reached neither (3.0 and 2.5 save 1.0, 1.5 < 1.8):
+    the wave goes up, as the bits leaderboard will read it."""
+    recs = _records({"full": [(1.0, 0.50)], "random_affine": [(4.0, 0.48), (16.0, 0.47)]})
+    loss = {1.0: 2.0, 4.0: 2.5, 16.0: 3.0}
+    recs = [dict(r, val_loss=loss[r["ratio"]]) for r in recs]
+    cfg = build_config(_raw(["methods=[random_affine]", "ratios=[1,4,16]", "seeds=[0,1]", "lr_grid=[1]",
+                             "extension.max_dims=1"]))
+    assert {c.d for c in plan_extension(cfg, recs, D)} == {1}
+    assert all(c.d > D / 4 for c in plan_extension(cfg, recs, D, floor_loss=4.0))
+    assert len(plan_extension(cfg, recs, D, floor_loss=4.0)) == 2  # one d, two seeds, one lr

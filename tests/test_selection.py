@@ -39,6 +39,32 @@ def test_ties_go_to_the_lower_val_loss_then_the_smaller_lr():
     assert select(exact) == {("full", 1.0): 0.01}
 
 
+
+def test_language_modelling_cells_select_on_the_lowest_val_loss():
+    # the lr that overfits in loss has the better accuracy: accuracy would pick it, loss does not
+    overfit = [_rec("full", 1.0, 0.03, s, 0.40, val_loss=3.2) for s in (0, 1)]
+    fits = [_rec("full", 1.0, 0.01, s, 0.38, val_loss=1.9) for s in (0, 1)]
+    assert select(overfit + fits) == {("full", 1.0): 0.03}
+    lm = [dict(r, select_on="val_loss") for r in overfit + fits]
+    assert select(lm) == {("full", 1.0): 0.01}
+    # equal loss: accuracy breaks the tie; a non-finite loss cannot be selected
+    tie = [dict(_rec("full", 1.0, lr, 0, acc, val_loss=2.0), select_on="val_loss") for lr, acc in ((0.01, 0.3), (0.03, 0.4))]
+    assert select(tie) == {("full", 1.0): 0.03}
+    nan = [dict(_rec("full", 1.0, 0.01, 0, 0.5, val_loss=math.nan), select_on="val_loss"),
+           dict(_rec("full", 1.0, 0.03, 0, 0.1, val_loss=4.0), select_on="val_loss")]
+    assert select(nan) == {("full", 1.0): 0.03}
+
+
+def test_text_datasets_select_on_loss_and_members_say_so():
+    from benchmark.data import OFFLINE, selection_metric
+    from benchmark.grid import Cell, member_params
+
+    assert selection_metric("pydoc") == selection_metric("wikitext2") == "val_loss"
+    assert {selection_metric(n) for n in OFFLINE if n != "pydoc"} == {"val_acc"}
+    cfg = build_config(_raw(["dataset=pydoc"]))
+    params = member_params(cfg, Cell("full", 1.0, 100, 0, 0.01), 100, None)
+    assert params["select_on"] == "val_loss"
+
 def test_a_cell_whose_every_candidate_failed_shows_as_failed():
     records = [_rec("lottery_ticket", 4.0, lr, 0, math.nan, status="FAILED") for lr in (0.01, 0.03)]
     records += [_rec("lottery_ticket", 16.0, 0.01, 0, 0.3), _rec("full", 1.0, 0.01, 0, 0.8, test_acc=0.8)]

@@ -69,6 +69,9 @@ class Directions:
     # bits(prep, d, fixed): what it derived from training data, in the data-free code (benchmark.description);
     # None: nothing (a seeded draw, or a function of the anchor). fixed: coordinates a mask never prunes.
     bits: Callable[[Preparation, int, int], float] | None = None
+    # min_d(model): the smallest d a member can have on this FlatModel (None: 1), e.g. SAID's one scale per
+    # layer plus one shared number; the extension wave never proposes less.
+    min_d: Callable[[object], int] | None = None
 
 
 DIRECTIONS: dict[str, Directions] = {}
@@ -145,6 +148,12 @@ def description_bits(method: str, prep: Preparation, d: int, fixed: int = 0,
     else:
         data = own(prep, d, fixed)
     return member_bits(d, prep.w0.numel(), data, m.anchor != "w0", theta_bits)
+
+
+def min_dim(method: str, model) -> int:
+    """The smallest d a member of `method` can have on `model` (a FlatModel)."""
+    own = DIRECTIONS[METHODS[method].directions].min_d
+    return 1 if own is None else own(model)
 
 
 def prep_steps(method: str, prep: Preparation, d: int) -> int:

@@ -23,10 +23,15 @@ def build_said(prep, method, d, anchor, projection) -> Subspace:
     scales counted in d (subspaces.said). The `projection` setting does not apply: each layer's map is
     chosen by its own size."""
     layers = layer_slices(prep.model.names, prep.model.slices)
-    if d <= len(layers):
+    if d < said_min_d(prep.model):
         raise MemberError(f"SAID needs d > {len(layers)} (one scale per layer of this model); d = {d}")
     seed = derive_seed(prep.seed, "said", d)
     return Subspace(anchor[None].clone(), said(layers, d, seed).to(anchor.device))
 
 
-register("said", Directions(build_said), {"said": ("general", "w0"), "pretrained_said": ("general", "wp")})
+def said_min_d(model) -> int:
+    """One scale per layer plus at least one shared number."""
+    return len(layer_slices(model.names, model.slices)) + 1
+
+
+register("said", Directions(build_said, min_d=said_min_d), {"said": ("general", "w0"), "pretrained_said": ("general", "wp")})
