@@ -8,7 +8,7 @@ every cell's lr on validation, d*90 with its interval, one extension wave) in it
   full, random affine (one global Fastfood map), SAID (a map and a learned scale per layer), and random
   affine from a pretrained anchor (w0 trained on the permuted task: fine-tuning against from scratch);
   text: the transformer (width 16, 8 tokens of 4 characters) on next-character prediction from 32
-  characters of Python's documentation (`pydoc`, 24,000 training windows, 4 epochs: with 4,000 windows and
+  characters of Python's documentation (`pydoc`, 20,000 training windows, 4 epochs: with 4,000 windows and
   30 epochs every lr overfits in loss within 10 epochs). Language modelling chooses every lr, the
   reference's included, on validation loss (benchmark.data.selection_metric).
 
@@ -38,10 +38,10 @@ MNIST1D_MODELS = {"mlp": ["model=mlp", "model.hidden=[50,50]"],
                                   "model.patch=4", "model.mlp_ratio=2"]}
 # The last token reads the last 4 characters before the one to predict.
 TEXT_MODEL = [*MNIST1D_MODELS["transformer"], "model.pool=last"]
-TEXT_DATA = ["dataset=pydoc", "dataset.vocab=48", "dataset.context=32", "dataset.train_windows=24000",
+TEXT_DATA = ["dataset=pydoc", "dataset.vocab=48", "dataset.context=32", "dataset.train_windows=20000",
              "dataset.val_windows=2000", "dataset.test_windows=4000", "epochs=4"]
-# Four candidate lrs, 0.01-0.3 for θ (SAID's per-layer unit-norm maps give θ' m-fold larger steps than one
-# global map at the same lr, and it diverges at 0.1 on the transformer), one extension d per method.
+# Four candidate lrs per cell: 0.001-0.03 for the full network (Adam), 0.01-0.3 for θ (SGD), SAID's divided
+# by √m (methods.lr_scale); one extension d per method.
 STUDY_OVERRIDES = ["lr_grid=[0.1,0.3,1,3]", "extension.max_dims=1"]
 SEQUENCE_METHODS = ["full", "random_affine", "said", "pretrained_affine"]
 TEXT_METHODS = ["full", "random_affine", "said"]
@@ -107,6 +107,21 @@ def _curves(records: list[dict], metric: str) -> tuple[dict, dict, list]:
     return out, ref, seeds
 
 
+def lr_edges(records: list[dict]) -> dict[str, tuple[str, ...]]:
+    """method -> its cells whose lr, selected on validation, is the smallest or largest of their candidates
+    (a wider grid might do better there), as "d 639: 0.3 (largest)"."""
+    from leaderboards.selection import select
+
+    chosen = select(records)
+    out: dict[str, list[str]] = {}
+    for (m, ratio), lr in sorted(chosen.items()):
+        lrs = sorted({r["lr"] for r in records if r["method"] == m and float(r["ratio"]) == ratio and r["lr"] is not None})
+        if len(lrs) > 1 and lr in (lrs[0], lrs[-1]):
+            d = next(r["d"] for r in records if r["method"] == m and float(r["ratio"]) == ratio)
+            out.setdefault(m, []).append(f"d {d:,}: {lr:g} ({'smallest' if lr == lrs[0] else 'largest'})")
+    return {m: tuple(v) for m, v in out.items()}
+
+
 def rows_of(job: Job, records: list[dict], D: int, unigram: float | None) -> list[Row]:
     """The job's methods: d*90 (with its interval) against its own reference, on accuracy or on bits saved
     over the unigram model (u − b, larger is better, so the accuracy rule applies to it unchanged)."""
@@ -155,7 +170,9 @@ def _ratio(D: int, d: float | None, upper: bool) -> str:
     return "" if not d else f"{'≥ ' if upper else ''}{D / d:,.1f}"
 
 
-def to_markdown(rows: list[Row], target: float, unigram: dict[str, float], settings: str) -> str:
+def to_markdown(rows: list[Row], target: float, unigram: dict[str, float], settings: str,
+                edges: dict[str, dict[str, tuple[str, ...]]] | None = None) -> str:
+    """The report; edges: job -> lr_edges of its records."""
     lines = ["# Is D/d*90 larger for a transformer?", "", settings, "",
              "## MNIST-1D as a sequence, D matched within ±10%", "",
              f"d*90: the smallest d whose seed-mean test accuracy reaches 90% of the architecture's own full "
@@ -187,6 +204,11 @@ def to_markdown(rows: list[Row], target: float, unigram: dict[str, float], setti
                       f"against {beaten[0].reference:.2f}): the reference is not converged or overfits in loss, "
                       f"so 90% of its gain is no target. Train it longer or on more text (dataset.train_windows) "
                       f"before reading d*90 here."]
+    if edges and any(edges.values()):
+        lines += ["", "## Learning rates chosen at an end of their candidates", "",
+                  "Each cell's lr is chosen on validation among the same number of candidates for every method; "
+                  "where the choice is the smallest or the largest, a wider grid might do better there.", ""]
+        lines += [f"- {job} {m}: {'; '.join(cells)}" for job, per in edges.items() for m, cells in per.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -246,7 +268,7 @@ def _main(argv: list[str]) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot write to --out {str(out)!r}: {e.strerror}") from None
-    rows, unigram, times = [], {}, {}
+    rows, unigram, times, edges = [], {}, {}, {}
     for job, cfg in zip(todo, cfgs):
         print(f"\n=== {job.name} ===", flush=True)
         start = time.perf_counter()
@@ -257,14 +279,15 @@ def _main(argv: list[str]) -> int:
         if job.metric == "bits":
             unigram[job.name] = unigram_bits(load_dataset(cfg.dataset))
         rows += rows_of(job, records, result["leaderboard"].D, unigram.get(job.name))
+        edges[job.name] = lr_edges(records)
     target = common_thresholds(rows)
     command = " ".join(["python -m benchmark architectures", *argv])
     settings = (f"Regenerate: `{command}`; seeds {args.seeds}, D/d {args.ratios} (and one extension wave), "
                 f"{'epochs ' + str(args.epochs) if args.epochs else '30 epochs on MNIST-1D, 4 on text'}; this "
                 f"invocation's wall time (members already FINISHED in the store are reused, not retrained): " +
                 ", ".join(f"{k} {v / 60:.1f} min" for k, v in times.items()) + ".")
-    (out / "architectures.md").write_text(to_markdown(rows, target, unigram, settings))
+    (out / "architectures.md").write_text(to_markdown(rows, target, unigram, settings, edges))
     (out / "architectures.csv").write_text(to_csv(rows))
-    print("\n" + to_markdown(rows, target, unigram, settings))
+    print("\n" + to_markdown(rows, target, unigram, settings, edges))
     print(f"wrote {out / 'architectures.md'}, {out / 'architectures.csv'}")
     return 0

@@ -51,17 +51,18 @@ def extension_ratios(curves: dict[str, tuple[list[int], list[float]]], target: f
     return out
 
 
-def plan_extension(cfg, records: list[dict], D: int, fraction: float = 0.9,
-                   min_dims: dict[str, int] | None = None, floor_loss: float | None = None) -> list:
+def plan_extension(cfg, records: list[dict], D: int, fraction: float = 0.9, model=None,
+                   floor_loss: float | None = None) -> list:
     """The extension wave's cells (grid.Cell, every seed and candidate lr of cfg) from the records of
     the planned grid: each cell's lr selected on validation first, as the leaderboard reads them.
-    min_dims: method -> its smallest d on this model (methods.min_dim; default 1).
+    model: the FlatModel, for each method's smallest d and lr scale on it (methods.min_dim, lr_scale).
 
     Decided on the validation split alone (target: `fraction` of the reference's seed-mean val_acc), so
     the test split is still read once, for the report. With floor_loss (nats; language modelling: the
     unigram model's validation loss) the target is on the loss saved over that floor instead:
     floor − loss >= fraction (floor − reference loss), as the bits leaderboard reads it.
     [] when the wave is off or there is no FINISHED reference."""
+    from benchmark.methods import min_dim
     from leaderboards.selection import selected_only
     from leaderboards.table import summarize
 
@@ -80,14 +81,16 @@ def plan_extension(cfg, records: list[dict], D: int, fraction: float = 0.9,
         cells = sorted(((v["d"], value(v["mean"])) for (m, _), v in summary.items() if m == method))
         if cells:
             curves[method] = ([d for d, _ in cells], [a for _, a in cells])
+    min_dims = {m: min_dim(m, model) for m in curves} if model is not None else None
     ratios = extension_ratios(curves, fraction * value(full["mean"]), D, cfg.extension.max_dims, min_dims)
-    return extension_cells(cfg, D, [(m, r) for m, rs in ratios.items() for r in rs])
+    return extension_cells(cfg, D, [(m, r) for m, rs in ratios.items() for r in rs], model)
 
 
-def extension_cells(cfg, D: int, pairs: list[tuple[str, float]]) -> list:
-    """grid.Cell for every seed and candidate lr of each (method, ratio): a wave as `reproduce` replays it."""
+def extension_cells(cfg, D: int, pairs: list[tuple[str, float]], model=None) -> list:
+    """grid.Cell for every seed and candidate lr (on `model`) of each (method, ratio): a wave as
+    `reproduce` replays it."""
     from benchmark.config import dim_for_ratio
     from benchmark.grid import Cell, lr_candidates
 
     return [Cell(m, float(r), dim_for_ratio(D, r), seed, lr) for seed in cfg.seeds for m, r in pairs
-            for lr in lr_candidates(cfg, m)]
+            for lr in lr_candidates(cfg, m, model)]

@@ -11,7 +11,7 @@ from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.data import Splits, selection_metric
 from benchmark.errors import UserError
 from benchmark.methods import (DIRECTIONS, METHODS, MemberError, build_subspace, description_bits, preparing,
-                               principal_dims, prep_steps)
+                               lr_scale, principal_dims, prep_steps)
 from benchmark.prep import Preparation, data_seed
 from benchmark.train import Group, PopulationResult, train_population
 from subspaces import FlatModel, Subspace, stack
@@ -41,10 +41,11 @@ class MemberOutcome:
     curves: dict[str, list[float]] = field(default_factory=dict)
 
 
-def plan(cfg: RunConfig, D: int) -> list[Cell]:
+def plan(cfg: RunConfig, D: int, model=None) -> list[Cell]:
     """Every (method, ratio, seed, candidate lr). `full` is the d = D reference and runs at ratio 1 only;
     every other method runs at each ratio > 1 (ratio 1 would make it the full network again).
-    Every (method, ratio) gets the same number of candidate learning rates (`lr_candidates`)."""
+    Every (method, ratio) gets the same number of candidate learning rates (`lr_candidates` on `model`,
+    the FlatModel)."""
     cells = []
     for r in cfg.ratios:
         d = dim_for_ratio(D, r)
@@ -56,7 +57,7 @@ def plan(cfg: RunConfig, D: int) -> list[Cell]:
     for seed in cfg.seeds:
         for m in cfg.methods:
             ratios = [1.0] if m == "full" else [r for r in cfg.ratios if r > 1]
-            cells += [Cell(m, r, dim_for_ratio(D, r), seed, lr) for r in ratios for lr in lr_candidates(cfg, m)]
+            cells += [Cell(m, r, dim_for_ratio(D, r), seed, lr) for r in ratios for lr in lr_candidates(cfg, m, model)]
     return cells
 
 
@@ -65,13 +66,14 @@ def optimizer_of(cfg: RunConfig, method: str) -> str:
     return cfg.subspace_optimizer if METHODS[method].family == "general" else cfg.train.optimizer
 
 
-def lr_candidates(cfg: RunConfig, method: str) -> tuple[float, ...]:
-    """The candidate learning rates of a method: its family's centre times each factor of lr_grid.
+def lr_candidates(cfg: RunConfig, method: str, model=None) -> tuple[float, ...]:
+    """The candidate learning rates of a method: its family's centre (times the method's own scale on
+    `model`, methods.lr_scale) times each factor of lr_grid.
 
     θ of a general subspace moves unit-norm directions spread over all D, so its grid is centred on
     subspace_lr, a larger step than a coordinate's (Larsen et al. use 5e-2 there, vs 1e-3 full-space).
     Rounded to 6 significant digits so that 0.3 x 1e-2 is logged as 0.003."""
-    centre = cfg.subspace_lr if METHODS[method].family == "general" else cfg.train.lr
+    centre = (cfg.subspace_lr if METHODS[method].family == "general" else cfg.train.lr) * lr_scale(method, model)
     return tuple(float(f"{centre * f:.6g}") for f in cfg.lr_grid)
 
 

@@ -71,8 +71,8 @@ def reproduce(run_id: str, rtol: float = 0.0, tracking_uri: str | None = None, o
     cfg = RunConfig.from_dict(config)
     p = child.data.params
     device, data, make_module, flat = setup(cfg)
-    planned = plan(cfg, flat.D)
-    extra = extension_cells(cfg, flat.D, [tuple(x) for x in provenance.get("extension", [])])
+    planned = plan(cfg, flat.D, flat)
+    extra = extension_cells(cfg, flat.D, [tuple(x) for x in provenance.get("extension", [])], flat)
     target = next((c for c in planned + extra if c.name == child.info.run_name), None)
     if target is None:
         raise UserError(f"member {child.info.run_name!r} is not in its parent's plan; the config.json does not match")

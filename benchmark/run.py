@@ -15,7 +15,7 @@ from benchmark.errors import UserError
 from benchmark.extension import plan_extension
 from benchmark.grid import (Cell, never_pruned, MemberOutcome, member_hash, member_params, outcome_record,
                             plan, preparation_plan, train_cells)
-from benchmark.methods import DIRECTIONS, METHODS, min_dim, prep_steps
+from benchmark.methods import DIRECTIONS, METHODS, prep_steps
 from benchmark.prep import STAGES, Preparation, init_weights
 from benchmark.prep_cache import shared_preparation
 from benchmark.text import unigram_bits
@@ -41,7 +41,7 @@ def run(cfg: RunConfig, out=None, sweep=None, job_name: str | None = None) -> di
     if sweep is not None:
         cfg = dataclasses.replace(cfg, tracking_uri=sweep.uri, experiment=sweep.experiment)
     device, data, make_module, flat = setup(cfg)
-    planned = plan(cfg, flat.D)  # every bad value is caught before the store is touched
+    planned = plan(cfg, flat.D, flat)  # every bad value is caught before the store is touched
     check_burn_in(cfg, len(data.y_train))
     check_prunable(cfg, flat, planned)
     uri = tracking.resolve_uri(cfg.tracking_uri)
@@ -175,11 +175,10 @@ class Job:
     def extension(self, planned: list[Cell], reference_lr) -> None:
         """Stage 4: one capped wave of extra d where the ratios did not bracket a threshold."""
         t3 = time.perf_counter()
-        min_dims = {m: min_dim(m, self.flat) for m in self.cfg.methods}
         # language modelling: the wave targets the loss saved over the unigram model, as its leaderboard does
         floor = (unigram_bits(self.data, "val") * math.log(2)
                  if selection_metric(self.cfg.dataset["name"]) == "val_loss" else None)
-        wave = (plan_extension(self.cfg, self.records(), self.D, min_dims=min_dims, floor_loss=floor)
+        wave = (plan_extension(self.cfg, self.records(), self.D, model=self.flat, floor_loss=floor)
                 if reference_lr not in (None, FAILED) else [])
         if wave:
             self.recorder.provenance["extension"] = sorted({(c.method, c.ratio) for c in wave})

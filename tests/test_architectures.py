@@ -125,6 +125,32 @@ def test_said_member_of_run_is_built_with_d_exact():
     torch.testing.assert_close(sub.weights(sub.init_theta())[0], prep.w0)
 
 
+def test_said_candidate_lrs_are_the_global_maps_over_root_m_and_the_wave_stops_at_its_smallest_d():
+    from benchmark.config import build_config
+    from benchmark.extension import plan_extension
+    from benchmark.grid import plan
+    from tests.test_cli import _raw
+
+    flat, layers = _layers()
+    m = len(layers)
+    # the whole map's columns: √m long (m unit-norm blocks), a global map's: 1
+    p = said(layers, 300, seed=0)
+    A = torch.cat([p(torch.eye(300)[j:j + 1]) for j in range(300 - m)])
+    assert abs(float(A.norm(dim=1).pow(2).mean()) - m) < 0.1 * m
+    cfg = build_config(_raw(["methods=[full,random_affine,said]", "ratios=[1,4]", "seeds=[0]", "lr_grid=[0.3,1,3]"]))
+    lrs = lambda cells, method: sorted({c.lr for c in cells if c.method == method})
+    cells = plan(cfg, flat.D, flat)
+    assert lrs(cells, "said") == pytest.approx([lr / m ** 0.5 for lr in lrs(cells, "random_affine")], rel=1e-5)
+    assert lrs(plan(cfg, flat.D), "said") == lrs(cells, "random_affine")  # without a model: unscaled
+    # every seed and lr reaches 90% at d = D/4: the wave goes down to d = m + 1, with SAID's own lrs
+    recs = [dict(method=c.method, ratio=c.ratio, d=c.d, D=flat.D, seed=0, lr=c.lr, status="FINISHED",
+                 val_acc=0.9, val_loss=0.3, test_acc=0.9) for c in cells]
+    cfg = build_config(_raw(["methods=[full,random_affine,said]", "ratios=[1,4]", "seeds=[0]", "lr_grid=[0.3,1,3]",
+                             "extension.max_dims=1"]))
+    wave = plan_extension(cfg, recs, flat.D, model=flat)
+    assert {c.d for c in wave if c.method == "said"} == {m + 1} and {c.d for c in wave if c.method == "random_affine"} == {1}
+    assert lrs(wave, "said") == lrs(cells, "said")
+
 # --- the pretrained anchor ------------------------------------------------------------------------------
 
 
@@ -244,6 +270,21 @@ def test_text_thresholds_are_on_bits_saved_over_the_unigram_model():
     row.curve[40.0] = 1.9  # a member with fewer bits than the full network: the reference is suspect
     assert "**Not a valid threshold:** random_affine reach fewer bits per character" in to_markdown(
         [row], math.nan, {"t": 4.0}, "")
+
+
+def test_lrs_chosen_at_an_end_of_their_candidates_are_listed():
+    from benchmark.architectures import lr_edges, to_markdown
+
+    rec = lambda m, ratio, d, lr, acc: dict(method=m, ratio=ratio, d=d, seed=0, lr=lr, status="FINISHED", val_acc=acc,
+                                            val_loss=1.0)
+    recs = [rec("full", 1.0, 100, lr, acc) for lr, acc in ((0.001, 0.5), (0.01, 0.7), (0.1, 0.6))]  # interior
+    recs += [rec("said", 4.0, 25, lr, acc) for lr, acc in ((0.01, 0.6), (0.03, 0.5), (0.1, 0.4))]  # smallest
+    recs += [rec("said", 2.0, 50, lr, acc) for lr, acc in ((0.01, 0.4), (0.03, 0.5), (0.1, 0.6))]  # largest
+    edges = lr_edges(recs)
+    assert edges == {"said": ("d 50: 0.1 (largest)", "d 25: 0.01 (smallest)")}
+    md = to_markdown([], math.nan, {}, "", {"job": edges})
+    assert "- job said: d 50: 0.1 (largest); d 25: 0.01 (smallest)" in md
+    assert "end of their candidates" not in to_markdown([], math.nan, {}, "", {"job": {}})
 
 
 def test_common_target_is_ninety_percent_of_the_weakest_reference():

@@ -72,6 +72,9 @@ class Directions:
     # min_d(model): the smallest d a member can have on this FlatModel (None: 1), e.g. SAID's one scale per
     # layer plus one shared number; the extension wave never proposes less.
     min_d: Callable[[object], int] | None = None
+    # lr_scale(model): its candidate lrs are the family's times this (None: 1), for maps whose columns are
+    # not unit norm over the whole network (SAID's are √m long)
+    lr_scale: Callable[[object], float] | None = None
 
 
 DIRECTIONS: dict[str, Directions] = {}
@@ -154,6 +157,12 @@ def min_dim(method: str, model) -> int:
     """The smallest d a member of `method` can have on `model` (a FlatModel)."""
     own = DIRECTIONS[METHODS[method].directions].min_d
     return 1 if own is None else own(model)
+
+
+def lr_scale(method: str, model) -> float:
+    """The factor on `method`'s candidate lrs on `model` (a FlatModel; None: 1)."""
+    own = DIRECTIONS[METHODS[method].directions].lr_scale
+    return 1.0 if own is None or model is None else own(model)
 
 
 def prep_steps(method: str, prep: Preparation, d: int) -> int:

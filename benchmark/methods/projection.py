@@ -34,4 +34,12 @@ def said_min_d(model) -> int:
     return len(layer_slices(model.names, model.slices)) + 1
 
 
-register("said", Directions(build_said, min_d=said_min_d), {"said": ("general", "w0"), "pretrained_said": ("general", "wp")})
+def said_lr_scale(model) -> float:
+    """1/√m: each of the m layers' maps has unit-norm columns, so a column of the whole map is √m long and
+    a step of θ' moves w √m times as far as a global map's would; its candidates are centred accordingly
+    (on the architectures transformer, m = 16, the unscaled grid's smallest lr was chosen in most cells
+    and its larger ones diverged)."""
+    return len(layer_slices(model.names, model.slices)) ** -0.5
+
+
+register("said", Directions(build_said, min_d=said_min_d, lr_scale=said_lr_scale), {"said": ("general", "w0"), "pretrained_said": ("general", "wp")})
