@@ -7,10 +7,10 @@ every cell's lr on validation, d*90 with its interval, one extension wave) in it
   the 1D CNN (20 channels, D = 4,970) and the transformer (width 16, 10 tokens of 4 steps, D = 4,890); methods:
   full, random affine (one global Fastfood map), SAID (a map and a learned scale per layer), and random
   affine from a pretrained anchor (w0 trained on the permuted task: fine-tuning against from scratch);
-  text: full and random affine on the transformer (width 16, 8 tokens of 4 characters) predicting the next character from 32
-  characters of Python's documentation (`pydoc`, 20,000 training windows, 4 epochs: with 4,000 windows and
-  30 epochs every lr overfits in loss within 10 epochs). Language modelling chooses every lr, the
-  reference's included, on validation loss (benchmark.data.selection_metric).
+  text: full and random affine on the transformer (width 16, 8 tokens of 4 characters) predicting the
+  next character from 32 characters of Python's documentation (`pydoc`, 20,000 training windows, 4
+  epochs: with 4,000 windows and 30 epochs every lr overfits in loss within 10 epochs). Language
+  modelling chooses every lr, the reference's included, on validation loss (data.selection_metric).
 
 Then the comparison: d*90 against each architecture's own reference and against one common target
 (90% of the weakest reference, so every architecture can reach it); on text, d*90 on bits per character,
@@ -115,7 +115,8 @@ def lr_edges(records: list[dict]) -> dict[str, tuple[str, ...]]:
     chosen = select(records)
     out: dict[str, list[str]] = {}
     for (m, ratio), lr in sorted(chosen.items()):
-        lrs = sorted({r["lr"] for r in records if r["method"] == m and float(r["ratio"]) == ratio and r["lr"] is not None})
+        lrs = sorted({r["lr"] for r in records
+                      if r["method"] == m and float(r["ratio"]) == ratio and r["lr"] is not None})
         if len(lrs) > 1 and lr in (lrs[0], lrs[-1]):
             d = next(r["d"] for r in records if r["method"] == m and float(r["ratio"]) == ratio)
             out.setdefault(m, []).append(f"d {d:,}: {lr:g} ({'smallest' if lr == lrs[0] else 'largest'})")

@@ -7,9 +7,10 @@ P_l: D_l × (d − m) with unit-norm columns (a Fastfood transform, unit norm in
 in dofbench, or dense Gaussian columns of exactly unit norm where d − m is tiny). A layer with fewer
 coordinates than θ' gets the first D_l rows of one transform of size >= d − m: a map onto the whole
 layer, at O(d log d) per member instead of a stored D_l × (d − m) matrix (2x faster steps on the
-transformer of `python -m benchmark architectures` at d = D/2). The scales are counted in d, so a SAID member has exactly d trainable numbers,
-matched with every other method. The scale is 1 + λ_l, not λ_l: θ starts at 0, and a scale of 0 would
-leave θ' without a gradient (and λ too, since P θ' = 0); at θ = 0 the scale is 1.
+transformer of `python -m benchmark architectures` at d = D/2). The scales are counted in d, so a SAID
+member has exactly d trainable numbers, matched with every other method. The scale is 1 + λ_l, not λ_l:
+θ starts at 0, and a scale of 0 would leave θ' without a gradient (and λ too, since P θ' = 0); at θ = 0
+the scale is 1.
 
 Note: (1 + λ_l) P_l θ' is bilinear in (λ, θ'), not linear: a SAID member is not an affine subspace
 w = b + A θ but a union of rescaled ones; everything that only trains θ by gradient works unchanged.
