@@ -60,7 +60,7 @@ def unigram_bits(data, split: str = "test") -> float:
     frequencies (add-one smoothed): the floor a language model must beat."""
     counts = torch.bincount(data.y_train, minlength=data.num_classes).double() + 1
     p = counts / counts.sum()
-    return float(-(torch.log2(p[getattr(data, f"y_{split}").cpu()])).mean())
+    return float(-(torch.log2(p[getattr(data, f"y_{split}")])).mean())
 
 
 def char_splits(name: str, texts: tuple[str, str, str], cfg: dict):
