@@ -119,7 +119,8 @@ def outcome_record(o: MemberOutcome, D: int, num_classes: int, run_id: str | Non
     """One member as the leaderboard reads it (the same keys a logged child run gives)."""
     m = METHODS[o.cell.method]
     return dict(method=o.cell.method, family=m.family, anchor=m.anchor, ratio=o.cell.ratio, d=o.cell.d, D=D,
-                seed=o.cell.seed, lr=o.cell.lr, status=o.status, num_classes=num_classes, run_id=run_id, **o.metrics)
+                seed=o.cell.seed, lr=o.cell.lr, status=o.status, num_classes=num_classes, run_id=run_id,
+                failure_reason=o.reason, **o.metrics)
 
 
 def member_hash(cfg: RunConfig, cell: Cell, prep_plan: dict | None = None) -> str:

@@ -366,9 +366,34 @@ def to_markdown(lb: Leaderboard) -> str:
                       *(["", "## At matched description length", "", bits_markdown(lb.bits)] if lb.bits else [])])
 
 
+def no_result_cells(lb: Leaderboard) -> dict[str, list[tuple[str, float]]]:
+    """"diverged" / "failed" -> the (method, ratio) cells with no finite test accuracy at any lr."""
+    out: dict[str, list[tuple[str, float]]] = {"diverged": [], "failed": []}
+    for row in lb.rows:
+        for r, cell in sorted(row.acc.items()):
+            if cell["n"] == 0:
+                out["diverged" if cell.get("diverged") else "failed"].append((row.method, r))
+    return out
+
+
+def no_result_note(lb: Leaderboard) -> str:
+    """One line naming every cell without a result, e.g. 'diverged at every lr (no finite accuracy):
+    random_affine at D/d 8, 64'; '' when every cell has one."""
+    def cells(pairs):
+        by: dict[str, list[float]] = {}
+        for m, r in pairs:
+            by.setdefault(m, []).append(r)
+        return "; ".join(f"{m} at D/d {', '.join(ratio_text(r) for r in rs)}" for m, rs in by.items())
+
+    found = no_result_cells(lb)
+    parts = [f"{kind} at every lr (no finite accuracy): {cells(pairs)}" for kind, pairs in found.items() if pairs]
+    return ". ".join(parts)
+
+
 def _notes(lb: Leaderboard, blank: bool = False) -> list[str]:
-    """The anchors' own accuracy and what a partly random lottery cell is, each a line (markdown: a paragraph)."""
-    lines = [anchors_note(lb)]
+    """The anchors' own accuracy, the cells without a result and what a partly random lottery cell is, each a
+    line (markdown: a paragraph)."""
+    lines = [anchors_note(lb), no_result_note(lb)]
     if any(row.principal for row in lb.rows):
         lines.append("(r principal + k random): a lottery basis of d directions whose trajectory spans only r; the "
                      "other k are random orthonormal completion, so the cell is partly a random subspace")

@@ -56,6 +56,8 @@ def accuracy_vs_compression(lb: Leaderboard, path: Path) -> Path:
             label += f"  (D/d*90 {'≥' if row.threshold.upper_bound else '='} {row.compression:,.0f})"
         if row.at_theta0:
             label += "  (target reached at θ = 0)"
+        if not np.isfinite(mean).any():
+            label += "  (diverged or failed at every D/d)"
         ax.plot(ratios, mean, ls=ls, marker=marker, color=color, label=label, lw=1.8, ms=5)
         ax.fill_between(ratios, mean - std, mean + std, color=color, alpha=0.12, lw=0)
         partly = [r for r in ratios if r in row.principal]
@@ -72,6 +74,8 @@ def accuracy_vs_compression(lb: Leaderboard, path: Path) -> Path:
         ax.axhline(0.9 * lb.full_acc, color="black", lw=1, ls=":", label="90% of full")
     ax.set_xscale("log")
     tested = [r for r in lb.ratios if r > 1]
+    if tested:  # the tested range, even where no method has a finite point to scale the axis by
+        ax.set_xlim(min(tested) / 1.3, max(tested) * 1.3)
     ax.set_xticks(tested, [ratio_text(r) for r in tested], rotation=45 if len(tested) > 7 else 0)
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("compression D/d (log scale; d = round(D/ratio) trainable scalars)")

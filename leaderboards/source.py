@@ -106,6 +106,7 @@ def record_from_row(row) -> dict | None:
         "theta0_test_acc": num("metrics.theta0_test_acc"),  # the member at its offset b (NaN: logged before)
         "principal_dims": num("metrics.principal_dims"),  # lottery subspaces: directions from the trajectory
         "run_id": get("run_id"),
+        "failure_reason": get("tags.failure_reason") if isinstance(get("tags.failure_reason"), str) else None,
     }
 
 

@@ -7,7 +7,8 @@ from collections import Counter, defaultdict
 
 
 def summarize(records: list[dict], metric: str = "test_acc") -> dict[tuple[str, float], dict]:
-    """(method, ratio) -> {mean, std, n, failed, d} over seeds. FAILED members count in `failed`."""
+    """(method, ratio) -> {mean, std, n, failed, diverged, d} over seeds. FAILED members count in `failed`;
+    `diverged`: no member has a finite value and one of them diverged (a non-finite loss or accuracy)."""
     groups: dict[tuple[str, float], list[dict]] = defaultdict(list)
     for r in records:
         groups[(r["method"], float(r["ratio"]))].append(r)
@@ -19,9 +20,16 @@ def summarize(records: list[dict], metric: str = "test_acc") -> dict[tuple[str, 
             "std": statistics.stdev(vals) if len(vals) > 1 else 0.0 if vals else math.nan,
             "n": len(vals),
             "failed": len(rs) - len(vals),
+            "diverged": not vals and any(_diverged(r, metric) for r in rs),
             "d": int(rs[0]["d"]),
         }
     return out
+
+
+def _diverged(record: dict, metric: str) -> bool:
+    """A member stopped by a non-finite loss (train.py says so in its reason), or one that finished with a
+    non-finite value."""
+    return "diverged" in (record.get("failure_reason") or "") or record["status"] == "FINISHED"
 
 
 def typical_n(cells) -> int:
@@ -34,7 +42,7 @@ def format_acc(cell: dict, n_table: int) -> str:
     """An accuracy cell: 'mean ± std', the n only where it differs from the table's n_table (stated
     once in a note line), and failed members. With one seed there is no std to show."""
     if cell["n"] == 0:
-        return "FAILED (every lr)"
+        return "diverged (every lr)" if cell.get("diverged") else "FAILED (every lr)"
     text = f"{cell['mean']:.3f}" if cell["n"] == 1 else f"{cell['mean']:.3f} ± {cell['std']:.3f}"
     notes = ([f"n = {cell['n']}"] if cell["n"] != n_table else []) + (
         [f"{cell['failed']} failed"] if cell["failed"] else [])
