@@ -15,6 +15,8 @@ VERBS = {
                     "tables and plots from the runs in MLflow (--help for options)"),
     "golden": ("benchmark.golden:main", "[--update]",
                "run the smoke preset and compare its leaderboard with the committed golden one"),
+    "verify": ("benchmark.verify:main", "FOLDER",
+               "re-run a committed result from its provenance.json and compare every value (identical, or the band)"),
     "reproduce": ("benchmark.reproduce:main", "RUN_ID",
                   "re-run one member run from what it logged; compare old and new metrics"),
     "theory": ("benchmark.theory:main", "[OPTIONS]",

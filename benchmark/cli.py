@@ -7,7 +7,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark import interrupts, schema
+from benchmark import interrupts, provenance, schema
 from benchmark.errors import UserError
 
 CONF_DIR = Path(__file__).parent / "conf"
@@ -29,7 +29,8 @@ def _task(cfg: DictConfig) -> None:
         sweep = read_sweep(hc.sweep.dir)
         job = f"job{hc.job.num}: {' '.join(hc.overrides.task)}"[:250]
     try:
-        run(build_config(raw), sweep=sweep, job_name=job)
+        run(build_config(raw), sweep=sweep, job_name=job,
+            command=provenance.command_line(["run", *(hc.overrides.task if sweep else sys.argv[1:])]))
     except UserError as e:
         print(f"error: {e}" if sweep is None else f"error: {job}: {e}", file=sys.stderr)
         if sweep is None:

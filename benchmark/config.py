@@ -67,6 +67,7 @@ class RunConfig:
     tracking_uri: str | None
     experiment: str | None
     preset: str = "default"
+    out: str | None = None  # a folder for the leaderboard's files with provenance.json and findings.json
 
     @property
     def experiment_name(self) -> str:
@@ -103,7 +104,7 @@ class RunConfig:
         """Content hash of everything that changes results (not where they are logged)."""
         d = self.to_dict()
         for k in ("tracking_uri", "experiment", "population", "memory_budget_mb", "force", "preset", "methods",
-                  "ratios", "seeds", "extension"):
+                  "ratios", "seeds", "extension", "out"):
             d.pop(k)
         blob = json.dumps([d, *extra], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -268,6 +269,7 @@ def build_config(raw: dict) -> RunConfig:
         tracking_uri=tracking.get("uri"),
         experiment=tracking.get("experiment"),
         preset=str(raw.get("preset_name", "default")),
+        out=None if raw.get("out") in (None, "") else str(raw["out"]),
     )
 
 

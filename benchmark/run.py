@@ -6,27 +6,31 @@ import json
 import math
 import sys
 import time
+from pathlib import Path
 
-from benchmark import tracking
+from benchmark import provenance, tracking
 from benchmark.config import RunConfig, dim_for_ratio
 from benchmark.context import setup
 from benchmark.data import selection_metric
 from benchmark.errors import UserError
 from benchmark.extension import plan_extension
-from benchmark.grid import (Cell, never_pruned, MemberOutcome, member_hash, member_params, outcome_record,
-                            plan, preparation_plan, train_cells)
+from benchmark.grid import (Cell, default_memory_budget, never_pruned, MemberOutcome, member_hash, member_params,
+                            outcome_record, plan, preparation_plan, train_cells)
 from benchmark.methods import DIRECTIONS, METHODS, prep_steps
 from benchmark.prep import STAGES, Preparation, init_weights
 from benchmark.prep_cache import shared_preparation
 from benchmark.text import unigram_bits
 from benchmark.train import steps_per_epoch
 from leaderboards import build, to_text
+from leaderboards.findings import FILE as FINDINGS
+from leaderboards.findings import findings
 from leaderboards.publish import publish
 from leaderboards.selection import FAILED, mark, select
 from leaderboards.source import REUSED, finished_members
+from leaderboards.write import write
 
 
-def run(cfg: RunConfig, out=None, sweep=None, job_name: str | None = None) -> dict:
+def run(cfg: RunConfig, out=None, sweep=None, job_name: str | None = None, command: str | None = None) -> dict:
     """Run the whole grid in four stages: the reference (`full` at every candidate lr, the lr chosen on
     validation), the shared preparation with that recipe, every other member at every candidate lr,
     then one capped extension wave of d for methods whose threshold the ratios did not bracket
@@ -35,19 +39,24 @@ def run(cfg: RunConfig, out=None, sweep=None, job_name: str | None = None) -> di
     Returns {"parent_run_id", "outcomes", "reused", "leaderboard", "uri", "reference_lr", "times"}.
 
     sweep: a benchmark.sweep.Sweep when this is one job of a Hydra multirun; its parent run is then
-    the sweep's, in the sweep's store and experiment."""
+    the sweep's, in the sweep's store and experiment. command: the command line, for provenance.json
+    (written with the leaderboard's files and findings.json where cfg.out names a folder)."""
     out = out or sys.stdout  # the stream of the call, not the one at import (a test may have swapped it)
     say = lambda msg: print(msg, file=out, flush=True)
     if sweep is not None:
         cfg = dataclasses.replace(cfg, tracking_uri=sweep.uri, experiment=sweep.experiment)
+    meter = provenance.StageMeter()
     device, data, make_module, flat = setup(cfg)
+    # Fixed once: which members share a population changes their rounding, so it is recorded and repeatable.
+    cfg = dataclasses.replace(cfg, memory_budget_mb=cfg.memory_budget_mb or default_memory_budget(device) / 2**20)
     planned = plan(cfg, flat.D, flat)  # every bad value is caught before the store is touched
     check_burn_in(cfg, len(data.y_train))
     check_prunable(cfg, flat, planned)
     uri = tracking.resolve_uri(cfg.tracking_uri)
     client, exp_id = tracking.open_store(uri, cfg.experiment_name)  # and a bad store before any training
     say(describe(cfg, data, flat.D, device))
-    job = Job(cfg, data, flat, make_module, device, tracking.Recorder(client, exp_id), uri, say, out)
+    job = Job(cfg, data, flat, make_module, device, tracking.Recorder(client, exp_id), uri, say, out, meter)
+    meter.lap("setup")
     status = "FAILED"
     try:
         job.open(sweep, job_name, len(planned))
@@ -55,6 +64,8 @@ def run(cfg: RunConfig, out=None, sweep=None, job_name: str | None = None) -> di
         job.members([c for c in planned if c.method != "full"], planned, reference_lr)
         job.extension(planned, reference_lr)
         result = job.publish(reference_lr)
+        if cfg.out:
+            job.write_result(result["leaderboard"], command or "benchmark.run.run (called from Python)")
         status = "FINISHED"
         return result
     except tracking.StoreFailure as e:
@@ -104,9 +115,11 @@ class Job:
     """One invocation's state between its stages: what was trained or reused, the preparation, the
     recorder of its runs in the store, and the time each stage took."""
 
-    def __init__(self, cfg, data, flat, make_module, device, recorder: tracking.Recorder, uri: str, say, out):
+    def __init__(self, cfg, data, flat, make_module, device, recorder: tracking.Recorder, uri: str, say, out,
+                 meter: provenance.StageMeter | None = None):
         self.cfg, self.data, self.flat, self.make_module, self.device = cfg, data, flat, make_module, device
         self.recorder, self.uri, self.say, self.out = recorder, uri, say, out
+        self.meter = meter or provenance.StageMeter()  # wall time and peak resident memory per stage
         self.D = flat.D
         self.outcomes: list[MemberOutcome] = []  # trained in this invocation
         self.reused: list[dict] = []  # records of members FINISHED earlier with the same config_hash
@@ -146,6 +159,7 @@ class Job:
         that depends on it (w_t, the trajectory, IMP) is computed. None: no reference requested."""
         self.train(self.todo(cells))
         self.times["reference_s"] = time.perf_counter() - self.t0
+        self.meter.lap("reference")
         reference_lr = select(self.records()).get(("full", 1.0)) if cells else None
         if cells:
             self.say(f"reference: lr {reference_lr:g} chosen on validation" if reference_lr != FAILED else
@@ -166,11 +180,13 @@ class Job:
         if todo and reference_lr != FAILED:
             self.prepare(todo, prep_times)
         self.times["prep_s"] = time.perf_counter() - t1
+        self.meter.lap("preparation")
         self.times.update({f"prep.{k}": v for k, v in prep_times.items()})
         self.say(f"preparation done in {self.times['prep_s']:.1f}s")
         t2 = time.perf_counter()
         self.train(todo)
         self.times["members_s"] = time.perf_counter() - t2
+        self.meter.lap("members")
 
     def extension(self, planned: list[Cell], reference_lr) -> None:
         """Stage 4: one capped wave of extra d where the ratios did not bracket a threshold."""
@@ -194,6 +210,7 @@ class Job:
                 self.prepare(todo)
             self.train(todo)
         self.times["extension_s"] = time.perf_counter() - t3
+        self.meter.lap("extension")
         self.bar.close()
         self.times["total_s"] = time.perf_counter() - self.t0
 
@@ -222,6 +239,20 @@ class Job:
             f"  {board_link}  (this run's leaderboard)")
         return {"parent_run_id": parent, "outcomes": self.outcomes, "reused": self.reused, "leaderboard": lb,
                 "uri": self.uri, "reference_lr": reference_lr, "times": times}
+
+    def write_result(self, lb, command: str) -> None:
+        """The leaderboard's files, findings.json and provenance.json in cfg.out: a result `verify` can re-run."""
+        folder = Path(self.cfg.out)
+        self.meter.lap("publish")
+        write(lb, folder)
+        (folder / FINDINGS).write_text(json.dumps(findings(lb), indent=2) + "\n")
+        provenance.write(folder, provenance.record(
+            self.cfg.to_dict() | {"out": None, "force": False, "tracking_uri": None}, command, self.meter,
+            self.cfg.memory_budget_mb, str(self.device),
+            {"times_s": {k: round(v, 3) for k, v in self.times.items()}, "members": len(self.outcomes),
+             "reused": len(self.reused)}))
+        self.say(f"result written to {folder}/ (leaderboard files, findings.json, provenance.json); "
+                 f"check it regenerates: python -m benchmark verify {folder}")
 
     def close(self, status: str) -> None:
         if self.bar is not None:

@@ -77,6 +77,8 @@ class Schema:
     memory_budget_mb: Any = _key(None, "a population's memory; null: 70% of free GPU memory, or 40% of free RAM")
     force: Any = _key(False, "re-run members already FINISHED in the experiment with the same config_hash")
     tracking: Tracking = field(default_factory=Tracking)
+    out: Any = _key(None, "also write the leaderboard's files, provenance.json and findings.json to this folder "
+                          "(a committed result: leaderboards/results/<name>); null: MLflow only")
     preset_name: Any = _key("default", "the preset's name, logged with the run")
 
 
