@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import math
 import sys
@@ -247,14 +248,17 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from benchmark import tracking
+    from benchmark import provenance, tracking
     from benchmark.cli import compose
     from benchmark.config import build_config
+    from benchmark.context import resolve_device
+    from benchmark.grid import default_memory_budget
     from benchmark.data import load_dataset
     from benchmark.run import run
     from benchmark.text import unigram_bits
     from leaderboards.source import records_from_mlflow
 
+    meter = provenance.StageMeter()
     args = _parse(argv)
     bad = [m for m in args.models if m not in MNIST1D_MODELS]
     if bad:
@@ -264,6 +268,9 @@ def _main(argv: list[str]) -> int:
               f"tracking.uri={uri}", *STUDY_OVERRIDES, *([f"epochs={args.epochs}"] if args.epochs else []), *args.set]
     todo = jobs(args.models, not args.no_text)
     cfgs = [build_config(compose([*job.overrides, *common])) for job in todo]  # every bad value before any work
+    if cfgs and cfgs[0].memory_budget_mb is None:  # one budget for every job, recorded: it decides the rounding
+        budget = default_memory_budget(resolve_device(cfgs[0].device)) / 2**20
+        cfgs = [dataclasses.replace(cfg, memory_budget_mb=budget) for cfg in cfgs]
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -289,6 +296,9 @@ def _main(argv: list[str]) -> int:
                 ", ".join(f"{k} {v / 60:.1f} min" for k, v in times.items()) + ".")
     (out / "architectures.md").write_text(to_markdown(rows, target, unigram, settings, edges))
     (out / "architectures.csv").write_text(to_csv(rows))
+    provenance.write_study(out, "architectures", argv, {"jobs": [cfg.to_dict() for cfg in cfgs]}, meter,
+                           cfgs[0].device, memory_budget_mb=cfgs[0].memory_budget_mb,
+                           rerun_args=["--set", f"memory_budget_mb={cfgs[0].memory_budget_mb}"])
     print("\n" + to_markdown(rows, target, unigram, settings, edges))
     print(f"wrote {out / 'architectures.md'}, {out / 'architectures.csv'}")
     return 0

@@ -15,20 +15,32 @@ import tempfile
 from pathlib import Path
 
 import leaderboards
+from benchmark import provenance
 from leaderboards.golden import TOLERANCES, compare
 
 GOLDEN_DIR = Path(leaderboards.__file__).parent / "results" / "smoke"
 
 
-def smoke_leaderboard(tmp: str):
+COMMAND = "python -m benchmark golden --update"
+
+
+def smoke_leaderboard(tmp: str, golden_dir: Path, update: bool):
+    """The smoke preset's leaderboard, run into a throw-away store with the golden run's memory budget
+    (it decides which members share a population, and so their rounding); update: written to golden_dir
+    with its provenance.json and findings.json."""
     from benchmark.cli import compose
     from benchmark.config import build_config
     from benchmark.run import run
 
-    raw = compose(["preset=smoke", f"tracking.uri=sqlite:///{tmp}/golden.db", "tracking.experiment=golden", "force=true"])
+    overrides = ["preset=smoke", f"tracking.uri=sqlite:///{tmp}/golden.db", "tracking.experiment=golden", "force=true"]
+    recorded = golden_dir / provenance.FILE
+    if recorded.is_file() and not update:
+        overrides.append(f"memory_budget_mb={provenance.read(golden_dir)['memory_budget_mb']}")
+    if update:
+        overrides.append(f"out={golden_dir}")
     print("running preset=smoke into a throw-away store (about 40 s on a 2-core CPU)...", file=sys.stderr, flush=True)
     log = io.StringIO()  # the run's own report names a store that is deleted afterwards
-    return run(build_config(raw), out=log)["leaderboard"]
+    return run(build_config(compose(overrides)), out=log, command=COMMAND)["leaderboard"]
 
 
 def main(argv: list[str]) -> int:
@@ -43,14 +55,12 @@ def main(argv: list[str]) -> int:
               f"`python -m benchmark golden --update`", file=sys.stderr)
         return 2
     from leaderboards import to_csv
-    from leaderboards.write import write
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("DOFBENCH_CACHE", os.path.join(tmp, "cache"))  # nothing reused from earlier runs
-        lb = smoke_leaderboard(tmp)
+        lb = smoke_leaderboard(tmp, golden_dir, args.update)
     new = to_csv(lb)
     if args.update:
-        write(lb, golden_dir, formats=("md", "csv"), plots=False)
         print(f"golden leaderboard written to {golden_dir}/ (commit it with the reason the numbers moved)")
         return 0
     diffs = compare((golden_dir / "leaderboard.csv").read_text(), new)

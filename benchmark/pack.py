@@ -72,10 +72,11 @@ def main(argv: list[str]) -> int:
 def _main(argv: list[str]) -> int:
     from tqdm import tqdm
 
-    from benchmark import interrupts, tracking
+    from benchmark import interrupts, provenance, tracking
     from benchmark.packing import make_context, planned_member_epochs, study
     from leaderboards.packing_plots import plot_interference, plot_retention
 
+    meter = provenance.StageMeter()
     settings, args = _parse(argv)
     interrupts.install()  # Ctrl-C and SIGTERM land between store writes
     settings.validate()
@@ -121,6 +122,7 @@ def _main(argv: list[str]) -> int:
         tracking.log_values(client, parent, metrics=summary)
         for path in files:
             client.log_artifact(parent, str(path), "packing")
+        provenance.write_study(out, "pack", argv, params, meter, str(ctx.device))
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"

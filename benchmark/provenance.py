@@ -119,6 +119,7 @@ class StageMeter:
         self.wall_s: dict[str, float] = {}
         self.peak_rss_mb: dict[str, float] = {}
         self.resets = reset_peak_rss()
+        self.git = git_commit()  # at the start: what the checkout holds when the result is written may be newer
         self._t = time.perf_counter()
 
     def lap(self, stage: str) -> None:
@@ -133,12 +134,13 @@ class StageMeter:
                 "peak_rss_per_stage": self.resets}  # False: each peak counts from the process's start
 
 
-def record(config: dict, command: str, stages: StageMeter, memory_budget_mb: float, device: str,
+def record(config: dict, command: str, stages: StageMeter, memory_budget_mb: float | None, device: str,
            extra: dict | None = None) -> dict:
-    """provenance.json's content."""
-    return {"command": command, **git_commit(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    """provenance.json's content. config: what `verify` re-runs (a run's resolved RunConfig, or a study's
+    settings); memory_budget_mb: None where the work has no population budget; code: code_fingerprint()."""
+    return {"command": command, **stages.git, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "device": device, "memory_budget_mb": memory_budget_mb, **machine(), **stages.as_dict(),
-            **(extra or {}), "config": config}
+            **(extra or {}), "config": config, "code": code_fingerprint()}
 
 
 def write(folder: Path, content: dict) -> Path:
@@ -166,3 +168,64 @@ def command_line(argv: list[str]) -> str:
     import shlex
 
     return "python -m benchmark " + shlex.join(argv)
+
+
+# --- which code a result depends on ------------------------------------------------------------------
+
+PACKAGES = ("benchmark", "subspaces", "baselines", "leaderboards")
+ROOT = Path(__file__).resolve().parents[1]
+# What records and checks results, and makes none of their numbers: never part of a fingerprint.
+TOOLING = ("benchmark/provenance.py", "benchmark/verify.py", "benchmark/golden.py", "leaderboards/compare.py",
+           "leaderboards/golden.py")
+
+
+def _source_hash(path: Path) -> str:
+    """A module's code without its comments and docstrings (ast), so that editing prose moves nothing."""
+    import ast
+    import hashlib
+
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:12]
+
+
+def code_fingerprint() -> dict[str, str]:
+    """{project file: hash of its code} for every module of the project this process has imported: what
+    a result written now depends on. A committed result whose files' code changed may have moved."""
+    out = {}
+    for name, module in sorted(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file or name.split(".")[0] not in PACKAGES or not file.endswith(".py"):
+            continue
+        path = Path(file).resolve()
+        try:
+            rel = str(path.relative_to(ROOT))
+            if rel not in TOOLING:
+                out[rel] = _source_hash(path)
+        except (ValueError, OSError, SyntaxError):
+            continue
+    return out
+
+
+def stale_files(recorded: dict[str, str]) -> list[str]:
+    """The files of a recorded fingerprint whose code is not what it was (or that are gone)."""
+    out = []
+    for file, digest in recorded.items():
+        path = ROOT / file
+        if not path.is_file() or _source_hash(path) != digest:
+            out.append(file)
+    return out
+
+
+def write_study(folder: Path, verb: str, argv: list[str], settings: dict, stages: StageMeter, device: str,
+                memory_budget_mb: float | None = None, rerun_args: list[str] = ()) -> Path:
+    """provenance.json of a study's --out folder: `verify` re-runs `argv` + `rerun_args` (what makes it
+    repeatable, e.g. the memory budget it computed), its --out and --tracking-uri replaced by scratch ones,
+    and compares the folder's tables."""
+    stages.lap("study")
+    return write(folder, record(settings, command_line([verb, *argv]), stages, memory_budget_mb, device,
+                                {"verb": verb, "argv": [*argv, *rerun_args]}))

@@ -239,9 +239,10 @@ def main(argv: list[str]) -> int:
 def _main(argv: list[str]) -> int:
     from tqdm import tqdm
 
-    from benchmark import interrupts, tracking
+    from benchmark import interrupts, provenance, tracking
     from leaderboards.theory_plots import plot_heatmaps, plot_widths
 
+    meter = provenance.StageMeter()
     settings, args = _parse(argv)
     interrupts.install()  # Ctrl-C and SIGTERM land between store writes
     out = Path(args.out)
@@ -291,6 +292,8 @@ def _main(argv: list[str]) -> int:
     for path in files:
         client.log_artifact(parent, str(path), "theory")
     tracking.end_run(client, parent)
+    provenance.write_study(out, "theory", argv, {k: (list(v) if isinstance(v, tuple) else v)
+                                                 for k, v in asdict(settings).items()}, meter, "cpu")
     print(table)
     print(f"plots and tables in {out}/; runs in MLflow experiment {args.experiment!r}: {tracking.ui_command(uri)}")
     return 0

@@ -25,28 +25,55 @@ from leaderboards.compare import ROUNDING_BAND, compare_folders, table
 
 
 def rerun(recorded: dict, scratch: Path, log) -> Path:
-    """Run the recorded config into scratch/ (store, cache, result folder); returns the result folder."""
-    from benchmark.config import RunConfig
-    from benchmark.data import VISION_LOADERS, default_cache_dir
-    from benchmark.run import run
-
-    cfg = RunConfig.from_dict(recorded["config"])
-    dataset = dict(cfg.dataset)
-    if dataset.get("name") in VISION_LOADERS and not dataset.get("root"):
-        dataset["root"] = str(default_cache_dir() / "datasets")  # the user's files, before the cache moves
+    """Run the recorded config (a `run`) or argv (a study) into scratch/ (store, cache, result folder);
+    returns the result folder."""
     result = scratch / "result"
-    cfg = dataclasses.replace(cfg, dataset=dataset, tracking_uri=f"sqlite:///{scratch}/verify.db",
-                              experiment="verify", force=True, out=str(result))
-    before = os.environ.get("DOFBENCH_CACHE")
+    before, cwd = os.environ.get("DOFBENCH_CACHE"), os.getcwd()
+    user_datasets = None if before is None else Path(before).resolve() / "datasets"
     os.environ["DOFBENCH_CACHE"] = str(scratch / "cache")
+    os.chdir(scratch)  # MLflow puts a SQLite store's artifacts in ./mlruns: here, not in the user's folder
     try:
-        run(cfg, out=log, command=recorded.get("command"))
+        if recorded.get("verb", "run") == "run":
+            _rerun_run(recorded, scratch, result, log, user_datasets)
+        else:
+            _rerun_study(recorded, scratch, result)
     finally:
+        os.chdir(cwd)
         if before is None:
             os.environ.pop("DOFBENCH_CACHE", None)
         else:
             os.environ["DOFBENCH_CACHE"] = before
     return result
+
+
+def _rerun_run(recorded: dict, scratch: Path, result: Path, log, user_datasets: Path | None) -> None:
+    from benchmark.config import RunConfig
+    from benchmark.data import VISION_LOADERS
+    from benchmark.run import run
+
+    cfg = RunConfig.from_dict(recorded["config"])
+    dataset = dict(cfg.dataset)
+    if dataset.get("name") in VISION_LOADERS and not dataset.get("root"):  # the user's files, not the scratch cache
+        dataset["root"] = str(user_datasets or Path.home() / ".cache" / "dofbench" / "datasets")
+    cfg = dataclasses.replace(cfg, dataset=dataset, tracking_uri=f"sqlite:///{scratch}/verify.db",
+                              experiment="verify", force=True, out=str(result))
+    run(cfg, out=log, command=recorded.get("command"))
+
+
+def _rerun_study(recorded: dict, scratch: Path, result: Path) -> None:
+    """A study's own verb with its recorded arguments; the last --out and --tracking-uri win (argparse)."""
+    import contextlib
+    import importlib
+
+    from benchmark.__main__ import VERBS
+
+    verb = recorded["verb"]
+    module, function = VERBS[verb][0].split(":")
+    argv = [*recorded["argv"], "--out", str(result), "--tracking-uri", f"sqlite:///{scratch}/verify.db"]
+    with contextlib.redirect_stdout(sys.stderr):  # its report is the re-run's; the comparison is ours
+        code = getattr(importlib.import_module(module), function)(argv)
+    if code != 0:
+        raise UserError(f"the re-run of `{recorded.get('command')}` exited {code}")
 
 
 def main(argv: list[str]) -> int:
@@ -55,6 +82,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("folder", help="a result folder with provenance.json, e.g. leaderboards/results/mnist1d-mlp")
     ap.add_argument("--json", metavar="FILE", help="also write every compared value that moved to FILE")
     ap.add_argument("--keep", metavar="DIR", help="keep the re-run's result folder in DIR (default: deleted)")
+    ap.add_argument("--accept", action="store_true",
+                    help="when it reproduces, record today's code fingerprint in FOLDER/provenance.json (after a "
+                         "change that moved none of its numbers, e.g. a refactor)")
     args = ap.parse_args(argv)
     folder = Path(args.folder)
     try:
@@ -74,7 +104,11 @@ def main(argv: list[str]) -> int:
               f"applying the {band.text()}", flush=True)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dofbench-verify-") as tmp:
-        result = rerun(recorded, Path(tmp), sys.stderr)
+        try:
+            result = rerun(recorded, Path(tmp), sys.stderr)
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         moved, compared = compare_folders(folder, result, band)
         if args.keep:
             import shutil
@@ -95,4 +129,10 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 1
     print(f"{folder} reproduces" + (" bit for bit" if band is None and not moved else ""))
+    if args.accept:
+        recorded.update(code=provenance.code_fingerprint(), verified={
+            **provenance.git_commit(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "identical": not moved, **provenance.cpu()})
+        provenance.write(folder, recorded)
+        print(f"recorded today's code fingerprint in {folder / provenance.FILE}")
     return 0

@@ -4,11 +4,14 @@ Two tolerances, chosen by what the machines have in common (benchmark.provenance
 - IDENTITY (same CPU model, versions and kernel settings): the run is bit-identical (measured), so every
   cell of every CSV and every entry of findings.json must be exactly what was committed.
 - a measured rounding Band (another machine): float rounding alone moves a chaotic training run, so
-  accuracies may move by `acc` (absolute) and thresholds by a factor `dstar` (either way, in d); a
-  threshold that is not reached counts as lying beyond the largest tested d. There only leaderboard.csv's
-  accuracies and thresholds and findings.json are checked (the other CSVs are derived from the same
-  members and are reported, not judged), and an ordering of two methods that the committed result
-  resolved (paired CI excluding 0) must not be reversed.
+  a seed-mean accuracy may move by `acc` (absolute) and a threshold d*90 by a factor `dstar` (either
+  way); a threshold that is not reached counts as lying at the largest tested d, and may become "not
+  reached" only where the committed interval was already open above. Cells that only the extension
+  wave adds may appear or vanish (the wave is decided on validation, which rounding moves too). An
+  ordering of two methods that the committed result resolved (paired CI excluding 0) must not reverse,
+  and the reference's accuracy stays within `acc`. Interval ends, bits*90 (it moves in whole bit
+  widths), the ranking among unresolved methods and the other CSVs (derived from the same members) are
+  reported, not judged.
 """
 from __future__ import annotations
 
@@ -71,22 +74,27 @@ def _kind(file: str, column: str) -> str:
         return "info"
     if column.startswith(("acc_mean_r", "theta0_acc_r")):
         return "acc"
-    if column in ("dstar90", "dstar90_low", "dstar90_high"):
+    if column == "dstar90":
         return "dstar"
     return "info"
 
 
-def _judge(kind: str, old: str, new: str, band: Band | None, largest_d: float | None) -> tuple[str, str, bool]:
-    """(change, tolerance, ok) of one value that differs from the committed one."""
+def _judge(kind: str, old: str, new: str, band: Band | None, largest_d: float | None,
+           open_above: bool = False, extension: bool = False) -> tuple[str, str, bool]:
+    """(change, tolerance, ok) of one value that differs from the committed one. largest_d: the largest d
+    the committed row tested; open_above: its interval was open above; extension: an extension-wave cell."""
     a, b = _num(old), _num(new)
     if band is None:
         return (f"{b - a:+.6g}" if a is not None and b is not None else "changed"), "identical", False
     if kind == "acc":
         if a is None or b is None or math.isnan(a) or math.isnan(b):
-            return "appeared" if a is None else "vanished", f"± {band.acc:g}", False
+            return ("appeared" if a is None else "vanished"), "extension cells may differ" if extension else \
+                f"± {band.acc:g}", extension
         return f"{b - a:+.4f}", f"± {band.acc:g}", abs(b - a) <= band.acc + 1e-12
     if kind == "dstar":
-        # not reached: beyond the largest tested d, so compare with that bound
+        if b is None and open_above:
+            return "not reached now", "committed interval open above", True
+        # not reached: at least the largest tested d, so compare with that bound
         a = a if a is not None and math.isfinite(a) else largest_d
         b = b if b is not None and math.isfinite(b) else largest_d
         if not a or not b:
@@ -97,7 +105,18 @@ def _judge(kind: str, old: str, new: str, band: Band | None, largest_d: float | 
 
 
 def _rows(text: str, key: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    return {"/".join(r.get(k, "") for k in key): r for r in csv.DictReader(io.StringIO(text))}
+    """Rows by their key columns; a table without known keys (a study's) by its line number."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not key:
+        return {f"line {i + 2}": r for i, r in enumerate(rows)}
+    return {"/".join(r.get(k, "") for k in key): r for r in rows}
+
+
+def _grid_ratios(rows) -> set[float]:
+    """The D/d every method of the grid ran at (those of the extension wave are some methods' only)."""
+    sets = [{_num(c[len("acc_mean_r"):]) for c, v in r.items() if c.startswith("acc_mean_r") and v}
+            for r in rows if r.get("method") != "full"]
+    return set.intersection(*sets) if sets else set()
 
 
 def _largest_tested_d(row: dict[str, str]) -> float | None:
@@ -109,12 +128,13 @@ def _largest_tested_d(row: dict[str, str]) -> float | None:
 
 
 def compare_csv(file: str, old_text: str, new_text: str, band: Band | None) -> list[Moved]:
-    key = CSVS[file]
+    key = CSVS.get(file, ())
     old, new = _rows(old_text, key), _rows(new_text, key)
     out = [Moved(file, k, "(row)", "present", "missing", "missing", "identical" if band is None else "judged",
                  band is not None and file != "leaderboard.csv") for k in old if k not in new]
     out += [Moved(file, k, "(row)", "missing", "present", "new", "identical" if band is None else "judged",
                   band is not None and file != "leaderboard.csv") for k in new if k not in old]
+    grid = _grid_ratios(old.values()) if file == "leaderboard.csv" else set()
     for k in (k for k in old if k in new):
         a, b = old[k], new[k]
         largest = _largest_tested_d(a) if file == "leaderboard.csv" else None
@@ -122,7 +142,9 @@ def compare_csv(file: str, old_text: str, new_text: str, band: Band | None) -> l
             va, vb = a.get(col, ""), b.get(col, "")
             if va == vb:
                 continue
-            change, tol, ok = _judge(_kind(file, col), va, vb, band, largest)
+            ratio = _num(col.rsplit("_r", 1)[-1]) if "_r" in col else None
+            change, tol, ok = _judge(_kind(file, col), va, vb, band, largest, a.get("dstar90_high_open") == "1",
+                                     extension=ratio is not None and ratio not in grid)
             out.append(Moved(file, k, col, va or "-", vb or "-", change, tol, ok))
     return out
 
@@ -151,9 +173,8 @@ def compare_findings(old: dict, new: dict, band: Band | None) -> list[Moved]:
         leaf = k.rsplit(".", 1)[-1]
         if k.startswith("reference.") and leaf in ("test_acc", "train_acc", "target"):
             change, tol, ok = _judge("acc", show(va), show(vb), band, None)
-        elif k.startswith(("thresholds.", "bits90.")) and leaf not in ("reached", "at_most", "reached_at_theta0"):
-            change, tol, ok = _judge("dstar", show(va), show(vb), band, None)
-            ok = ok or va is None or vb is None  # a flip of 'reached' is judged on leaderboard.csv's bound
+        elif k.startswith("thresholds."):
+            change, tol, ok = "changed", "judged in leaderboard.csv", True
         elif k.startswith("orderings.") and leaf == "relation":
             change, tol, ok = "reversed" if va and vb else "resolved" if vb else "no longer resolved", \
                 "a resolved ordering keeps its sign", not (va and vb and va != vb)
@@ -166,9 +187,7 @@ def compare_findings(old: dict, new: dict, band: Band | None) -> list[Moved]:
 def compare_folders(committed: Path, rerun: Path, band: Band | None) -> tuple[list[Moved], int]:
     """(every value that is not identical, how many values were compared)."""
     moved, compared = [], 0
-    for file in CSVS:
-        if not (committed / file).is_file():
-            continue
+    for file in sorted(p.name for p in committed.glob("*.csv")):
         old = (committed / file).read_text()
         new = (rerun / file).read_text() if (rerun / file).is_file() else ""
         moved += compare_csv(file, old, new, band)
@@ -194,5 +213,8 @@ def table(moved: list[Moved], limit: int = 60) -> str:
     return "\n".join(lines)
 
 
-# Measured: see the README's "Reproducibility" and the note in leaderboards/results/mnist1d-mlp/README.md.
-ROUNDING_BAND = Band(acc=0.03, dstar=2.0, source="PROVISIONAL: to be measured")
+# The largest moves measured on the default run (README, "Reproducibility"), from two rounding-only
+# perturbations of the same code: MKL's own GEMM kernels instead of the pinned CBWR=AVX2 ones on one
+# AVX2 EPYC (seed-mean accuracy cells: median 0.002, max 0.037; d*90 reached in both: up to x1.22), and
+# torch's AVX-512 kernels instead of its AVX2 ones (reference 0.626 -> 0.643; d*90 up to x1.69).
+ROUNDING_BAND = Band(acc=0.04, dstar=1.7, source="the largest moves measured on the default run, two perturbations")
