@@ -242,7 +242,7 @@ def test_pack_cli_writes_tables_plots_and_mlflow_runs(tmp_path):
                "--predicted-tasks", "2", "--out", str(out), "--tracking-uri", uri])
     assert rc == 0
     assert {p.name for p in out.iterdir()} == {"packing.md", "packing.csv", "tasks.csv", "interference.csv",
-                                               "packing.png", "interference.png"}
+                                               "packing.png", "interference.png", "provenance.json"}
     rows = (out / "packing.csv").read_text().strip().splitlines()
     # 4 regimes x 2 d x 2 anchors x K in {1, 2, 4}
     assert len(rows) == 1 + 4 * 2 * 2 * 3

@@ -200,7 +200,7 @@ def test_theory_cli_writes_plots_tables_and_mlflow_runs(tmp_path):
     rc = main(["theory", "--D", "40", "80", "--spectrum", "flat", "power", "--eps", "0.2", "0.6", "--draws", "20",
                "--samples", "40", "--out", str(out), "--tracking-uri", uri])
     assert rc == 0
-    assert {p.name for p in out.iterdir()} == {"theory.png", "widths.png", "theory.md", "theory.csv"}
+    assert {p.name for p in out.iterdir()} == {"theory.png", "widths.png", "theory.md", "theory.csv", "provenance.json"}
     assert len((out / "theory.csv").read_text().strip().splitlines()) == 1 + 2 * 2 * 2
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("theory")
