@@ -1,6 +1,6 @@
 """The leaderboard at matched description length: the bits a method needs to reach 90% of the reference.
 
-Per method and per code (benchmark.description: "data_free" and "data_conditional", never mixed in one
+Per method and per code (benchmark.training.description: "data_free" and "data_conditional", never mixed in one
 ranking), each cell (method, ratio) of the validation-selected members contributes one point:
 
     b*      the fewest bits per number of θ (among 32, i.e. unquantized, and the logged quantized widths)

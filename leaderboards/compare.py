@@ -1,6 +1,6 @@
 """Compare a re-run result folder with a committed one, cell by cell: what `python -m benchmark verify` prints.
 
-Two tolerances, chosen by what the machines have in common (benchmark.provenance.same_machine):
+Two tolerances, chosen by what the machines have in common (benchmark.runner.provenance.same_machine):
 - IDENTITY (same CPU model, versions and kernel settings): the run is bit-identical (measured), so every
   cell of every CSV and every entry of findings.json must be exactly what was committed.
 - a measured rounding Band (another machine): float rounding alone moves a chaotic training run, so

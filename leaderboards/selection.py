@@ -6,7 +6,7 @@ every seed FINISHED (a diverged seed makes its candidate failed: it cannot be se
 single candidate keeps it, its failed seeds counted as failed. Ties (equal
 accuracy, as 400 validation examples allow) go to the lower seed-mean final validation loss, then to
 the smaller learning rate. Records with select_on = "val_loss" (language modelling, judged in bits:
-`benchmark.data.selection_metric`) rank on the lowest validation loss first, accuracy breaking ties.
+`benchmark.data.registry.selection_metric`) rank on the lowest validation loss first, accuracy breaking ties.
 Nothing here reads a test metric.
 """
 from __future__ import annotations

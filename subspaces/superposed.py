@@ -5,7 +5,7 @@ shared w. How θ_i learns is the `mode`:
   own  θ_i is moved by its own task's loss only: member i's weights are b + A_i θ_i + sg(Σ_{j≠i} A_j θ_j)
        (sg: stop-gradient), whose value is the shared w;
   sum  every θ_i is moved by the summed loss Σ_j L_j(w): member i's weights are b + Σ_j A_j θ_j.
-The population's loss is the sum over members either way (benchmark.train.Population.step).
+The population's loss is the sum over members either way (benchmark.training.loop.Population.step).
 """
 from __future__ import annotations
 

@@ -3,9 +3,9 @@ import os
 import pytest
 import torch
 
-from benchmark.data import Splits
-from subspaces.flat import FlatModel
+from benchmark.data.splits import Splits
 from benchmark.models import create_model
+from subspaces.flat import FlatModel
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -22,8 +22,8 @@ def registered():
 
 
 def test_a_method_registered_from_outside_runs_end_to_end(registered, tmp_path, monkeypatch):
-    import benchmark.run as run_module
-    from benchmark.config import build_config
+    import benchmark.runner.run as run_module
+    from benchmark.config.build import build_config
     from tests.test_cli import _raw
 
     monkeypatch.setenv("DOFBENCH_CACHE", str(tmp_path / "cache"))

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from benchmark.errors import UserError
+from benchmark.core.errors import UserError
 from benchmark.models import create_model
 from subspaces import FlatModel
 from subspaces.said import SAIDProjection, layer_slices, said
@@ -116,7 +116,7 @@ def test_said_gives_theta_a_gradient_from_the_first_step_and_stacks():
 
 def test_said_member_of_run_is_built_with_d_exact():
     from benchmark.methods import build_subspace
-    from benchmark.prep import Preparation
+    from benchmark.training.prep import Preparation
 
     flat, layers = _layers()
     prep = Preparation(0, flat.flatten(), model=flat)
@@ -126,9 +126,9 @@ def test_said_member_of_run_is_built_with_d_exact():
 
 
 def test_said_candidate_lrs_are_the_global_maps_over_root_m_and_the_wave_stops_at_its_smallest_d():
-    from benchmark.config import build_config
-    from benchmark.extension import plan_extension
-    from benchmark.grid import plan
+    from benchmark.config.build import build_config
+    from benchmark.runner.extension import plan_extension
+    from benchmark.runner.grid import plan
     from tests.test_cli import _raw
 
     flat, layers = _layers()
@@ -156,8 +156,8 @@ def test_said_candidate_lrs_are_the_global_maps_over_root_m_and_the_wave_stops_a
 
 def test_pretrained_members_start_at_the_pretrained_weights(data):
     from benchmark.methods import METHODS, build_subspace, prep_steps
-    from benchmark.prep import prepare
-    from benchmark.train import TrainConfig, train_population, Group
+    from benchmark.training.loop import Group, TrainConfig, train_population
+    from benchmark.training.prep import prepare
 
     flat = FlatModel.of(create_model("mlp", data.input_shape, data.num_classes, hidden=(16,)))
     w0 = flat.flatten()[None]
@@ -172,9 +172,9 @@ def test_pretrained_members_start_at_the_pretrained_weights(data):
     torch.testing.assert_close(r.weights[0], wp)  # before any step, the member is the pretrained network
     assert prep_steps("pretrained_affine", preps[0], 20) == preps[0].full_steps
     # the pretraining task is not the target: the pretrained network is worse on it than on its own task
-    from benchmark.tasks import permutations, permuted
-    from benchmark.prep import PRETRAINING_TASK_SEED
-    from benchmark.train import evaluate
+    from benchmark.data.tasks import permutations, permuted
+    from benchmark.training.loop import evaluate
+    from benchmark.training.prep import PRETRAINING_TASK_SEED
 
     perm = permutations(math.prod(data.input_shape), 2, PRETRAINING_TASK_SEED)[1]
     own = evaluate(flat, wp[None], permuted(data, perm).x_test, data.y_test, 256)[0]
@@ -186,13 +186,14 @@ def test_pretrained_members_start_at_the_pretrained_weights(data):
 
 
 def test_pydoc_is_offline_one_hot_next_character_prediction():
-    from benchmark.data import OFFLINE, load_dataset
-    from benchmark.text import unigram_bits
+    from benchmark.data import offline
+    from benchmark.data.registry import load_dataset
+    from benchmark.data.text import unigram_bits
 
     cfg = {"name": "pydoc", "val_fraction": 0.1, "split_seed": 0, "vocab": 20, "context": 8,
            "train_windows": 300, "val_windows": 50, "test_windows": 80}
     data = load_dataset(cfg)
-    assert "pydoc" in OFFLINE and "wikitext2" not in OFFLINE
+    assert "pydoc" in offline() and "wikitext2" not in offline()
     assert data.x_train.shape == (300, 20, 8) and data.num_classes == 20
     assert torch.equal(data.x_train.sum(1), torch.ones(300, 8))  # one-hot
     assert int(data.y_test.max()) < 20
@@ -209,8 +210,8 @@ def _write_wikitext(folder, train="The quick brown fox jumps over the lazy dog. 
 
 
 def test_wikitext2_reads_the_release_files_from_root(tmp_path):
-    from benchmark.data import load_dataset
-    from benchmark.text import vocabulary
+    from benchmark.data.registry import load_dataset
+    from benchmark.data.text import vocabulary
 
     _write_wikitext(tmp_path / "wikitext-2-raw")
     cfg = {"name": "wikitext2", "root": str(tmp_path), "val_fraction": 0.1, "split_seed": 0, "vocab": 12,
@@ -233,7 +234,7 @@ def test_wikitext2_reads_the_release_files_from_root(tmp_path):
      "{root}/wiki.test.raw: not UTF-8 text (byte 0)"),
 ])
 def test_wikitext2_rejects_missing_or_malformed_files_with_one_line(tmp_path, setup, message):
-    from benchmark.data import load_dataset
+    from benchmark.data.registry import load_dataset
 
     root = tmp_path / "wt"
     root.mkdir()
@@ -252,7 +253,7 @@ def _record(method, d, seed, acc, loss, ratio=None):
 
 
 def test_text_thresholds_are_on_bits_saved_over_the_unigram_model():
-    from benchmark.architectures import Job, rows_of
+    from benchmark.studies.architectures.experiment import Job, rows_of
 
     # unigram 4 bits, reference 2 bits per char (loss in nats): 90% of the 2-bit gain is 2.2 bits
     ln2 = math.log(2)
@@ -264,7 +265,7 @@ def test_text_thresholds_are_on_bits_saved_over_the_unigram_model():
     # gain 1.0 at d = 10, 1.9 at d = 40: 1.8 is crossed at exp(log 10 + 0.8/0.9 · log 4)
     assert row.d90 == pytest.approx(math.exp(math.log(10) + (0.8 / 0.9) * math.log(4)))
     assert row.reference == pytest.approx(2.0) and row.curve == {10.0: pytest.approx(3.0), 40.0: pytest.approx(2.1)}
-    from benchmark.architectures import to_markdown
+    from benchmark.studies.architectures.report import to_markdown
 
     assert "Not a valid threshold" not in to_markdown([row], math.nan, {"t": 4.0}, "")
     row.curve[40.0] = 1.9  # a member with fewer bits than the full network: the reference is suspect
@@ -273,7 +274,8 @@ def test_text_thresholds_are_on_bits_saved_over_the_unigram_model():
 
 
 def test_lrs_chosen_at_an_end_of_their_candidates_are_listed():
-    from benchmark.architectures import lr_edges, to_markdown
+    from benchmark.studies.architectures.experiment import lr_edges
+    from benchmark.studies.architectures.report import to_markdown
 
     rec = lambda m, ratio, d, lr, acc: dict(method=m, ratio=ratio, d=d, seed=0, lr=lr, status="FINISHED", val_acc=acc,
                                             val_loss=1.0)
@@ -288,7 +290,7 @@ def test_lrs_chosen_at_an_end_of_their_candidates_are_listed():
 
 
 def test_common_target_is_ninety_percent_of_the_weakest_reference():
-    from benchmark.architectures import Row, common_thresholds
+    from benchmark.studies.architectures.experiment import Row, common_thresholds
 
     rows = [Row("a", "mnist1d", "mlp", 100, "random_affine", 0.6, None, None, None, None, False, {10.0: 0.5, 100.0: 0.6}),
             Row("b", "mnist1d", "cnn1d", 100, "random_affine", 0.9, None, None, None, None, False, {10.0: 0.3, 100.0: 0.9})]

@@ -2,7 +2,7 @@
 benchmark's job, not a unit test's)."""
 import torch
 
-from benchmark.bench import bench_population, bench_projections, lottery, plain_step
+from benchmark.studies.bench.experiment import bench_population, bench_projections, lottery, plain_step
 
 
 def test_projection_rows_report_the_plain_step_and_the_full_step_side_by_side():

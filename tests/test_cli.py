@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from benchmark.config import build_config
-from benchmark.errors import UserError
+from benchmark.config.build import build_config
+from benchmark.core.errors import UserError
 
 FAST = ["preset=smoke", "dataset.train_size=512", "epochs=1", "burn_in_steps=4"]
 
@@ -96,7 +96,7 @@ def test_smoke_run_end_to_end_logs_one_finished_child_per_member(tmp_path):
 
 
 def test_same_config_twice_gives_identical_metrics(tmp_path):
-    from benchmark.run import run
+    from benchmark.runner.run import run
 
     raw = _raw(["methods=[full,random_affine,lottery_ticket]", "ratios=[1,16]", "seeds=[0]", "epochs=1",
                 "dataset.train_size=256", "burn_in_steps=2", "lr_grid=[0.5,1]"])
@@ -112,7 +112,7 @@ def test_reproduce_replays_a_member_exactly_and_fails_loudly_when_numbers_differ
     from mlflow.tracking import MlflowClient
 
     from benchmark.__main__ import main
-    from benchmark.run import run
+    from benchmark.runner.run import run
 
     uri = f"sqlite:///{tmp_path}/m.db"
     # The smoke preset, two seeds so the preparation is a batch, fewer methods and examples for time.
@@ -145,7 +145,7 @@ def test_reproduce_replays_a_member_exactly_and_fails_loudly_when_numbers_differ
 
 
 def _raw(overrides):
-    from benchmark.cli import compose
+    from benchmark.config.compose import compose
 
     return compose(overrides)
 
@@ -237,7 +237,7 @@ def test_unwritable_store_location_fails_clearly(tmp_path):
 
 
 def test_read_only_store_fails_before_any_training(tmp_path):
-    from benchmark import tracking
+    from benchmark.runner import tracking
 
     tracking.open_store(f"sqlite:///{tmp_path}/m.db", "mnist1d-mlp")  # exists, so opening it only reads
     proc = _cli(["run", *FAST, f"tracking.uri='sqlite:///file:{tmp_path}/m.db?mode=ro&uri=true'"], tmp_path)
@@ -252,7 +252,7 @@ def test_sigterm_mid_sweep_keeps_finished_members_and_the_rerun_completes_the_re
     import signal
     import time
 
-    from benchmark import tracking
+    from benchmark.runner import tracking
 
     uri = f"sqlite:///{tmp_path}/m.db"
     args = ["run", "methods=[full,random_affine,random_pruning]", "ratios=[1,4,16,64]", "seeds=[0,1]",
@@ -302,8 +302,8 @@ def test_an_interrupt_inside_a_store_write_waits_for_it_and_the_store_stays_usab
 
     from sqlalchemy.engine import Connection
 
-    from benchmark import interrupts, tracking
-    from benchmark.run import run
+    from benchmark.runner import interrupts, tracking
+    from benchmark.runner.run import run
 
     uri = f"sqlite:///{tmp_path}/m.db"
     cfg = build_config(dict(_raw(["preset=smoke", "methods=[full,random_affine]", "ratios=[1,8,64]",
@@ -348,8 +348,8 @@ def test_a_full_disk_mid_run_is_one_clear_error_and_the_rerun_resumes(tmp_path):
     from sqlalchemy import event
     from sqlalchemy.pool import Pool
 
-    from benchmark import tracking
-    from benchmark.run import run
+    from benchmark.runner import tracking
+    from benchmark.runner.run import run
 
     db = tmp_path / "m.db"
     uri = f"sqlite:///{db}"
@@ -393,7 +393,7 @@ def test_an_unbracketed_threshold_gets_one_capped_extension_wave_that_reproduces
     from mlflow.tracking import MlflowClient
 
     from benchmark.__main__ import main
-    from benchmark.run import run
+    from benchmark.runner.run import run
 
     uri = f"sqlite:///{tmp_path}/m.db"
     # A cache of its own: a preparation cached by another test (another batch of seeds) would differ in
@@ -422,7 +422,7 @@ def test_an_unbracketed_threshold_gets_one_capped_extension_wave_that_reproduces
 
 
 def test_an_older_config_json_loads_with_defaults_and_a_foreign_one_is_one_clear_error():
-    from benchmark.config import RunConfig
+    from benchmark.config.build import RunConfig
 
     cfg = build_config(_raw(["preset=smoke"]))
     old = cfg.to_dict()
@@ -440,8 +440,8 @@ def test_every_key_is_defined_once_in_the_schema_and_listed():
     """The YAML chooses config groups only; every key, default and help text is the schema's."""
     import yaml
 
-    from benchmark import schema
-    from benchmark.cli import CONF_DIR
+    from benchmark.config.compose import CONF_DIR
+    from benchmark.core import schema
 
     conf = yaml.safe_load((CONF_DIR / "config.yaml").read_text())
     assert set(conf) == {"defaults", "hydra"}
@@ -452,6 +452,6 @@ def test_every_key_is_defined_once_in_the_schema_and_listed():
     assert all(h for _, _, h in schema.keys())
     listed = subprocess.run([sys.executable, "-m", "benchmark", "list"], capture_output=True, text=True).stdout
     assert all(f"  {k} = " in listed for k, _, _ in schema.keys())
-    from benchmark.train import TrainConfig
+    from benchmark.training.loop import TrainConfig
 
     assert TrainConfig().epochs == schema.Schema().epochs == _raw([])["epochs"] == 30

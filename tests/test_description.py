@@ -4,7 +4,14 @@ import math
 import pytest
 import torch
 
-from benchmark.description import FLOAT_BITS, SEED_BITS, layer_count_bits, log2_binomial, mask_bits, member_bits
+from benchmark.training.description import (
+    FLOAT_BITS,
+    SEED_BITS,
+    layer_count_bits,
+    log2_binomial,
+    mask_bits,
+    member_bits,
+)
 
 
 @pytest.fixture(scope="module")
@@ -12,8 +19,8 @@ def tiny_preparation():
     """One seed's preparation for every method on a small MLP (D = 276), masks at d = D // 4."""
     from benchmark.methods import METHODS
     from benchmark.models import create_model
-    from benchmark.prep import init_weights, prepare
-    from benchmark.train import TrainConfig
+    from benchmark.training.loop import TrainConfig
+    from benchmark.training.prep import init_weights, prepare
     from subspaces.flat import FlatModel
     from tests.conftest import blobs, own_masks
 
@@ -74,8 +81,8 @@ def test_each_method_pays_for_its_data_derived_parts(tiny_preparation):
 
 
 def test_a_failed_member_has_no_bits_and_a_finished_one_logs_both_codes(tiny_preparation):
-    from benchmark.grid import Cell, _outcome
-    from benchmark.train import PopulationResult
+    from benchmark.runner.grid import Cell, _outcome
+    from benchmark.training.loop import PopulationResult
 
     flat, prep = tiny_preparation
     d = flat.D // 4
@@ -92,7 +99,7 @@ def test_a_failed_member_has_no_bits_and_a_finished_one_logs_both_codes(tiny_pre
 
 @pytest.mark.parametrize("bits", [2, 4, 8])
 def test_quantized_theta_takes_at_most_2_to_the_b_values_per_member(bits):
-    from benchmark.description import quantize
+    from benchmark.training.description import quantize
 
     theta = torch.randn(3, 500, generator=torch.Generator().manual_seed(bits))
     theta[2] = 0.0
@@ -105,7 +112,7 @@ def test_quantized_theta_takes_at_most_2_to_the_b_values_per_member(bits):
 
 
 def test_quantized_evaluation_barely_moves_at_16_bits_and_a_failed_member_reports_nan(flat, data):
-    from benchmark.train import Group, TrainConfig, train_population
+    from benchmark.training.loop import Group, TrainConfig, train_population
     from subspaces import IdentityProjection, Subspace
 
     w0 = flat.flatten()

@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from benchmark.config import build_config
-from benchmark.extension import extension_ratios, extra_dims, plan_extension
+from benchmark.config.build import build_config
+from benchmark.runner.extension import extension_ratios, extra_dims, plan_extension
 from leaderboards.threshold import crossing
 from tests.test_cli import _raw
 

@@ -2,12 +2,12 @@
 import pytest
 import torch
 
-from benchmark.config import build_config
-from benchmark.errors import UserError
-from benchmark.grid import plan, train_cells
+from benchmark.config.build import build_config
+from benchmark.core.errors import UserError
 from benchmark.methods import METHODS
 from benchmark.models import create_model
-from benchmark.prep import init_weights, prepare
+from benchmark.runner.grid import plan, train_cells
+from benchmark.training.prep import init_weights, prepare
 from tests.conftest import blobs, own_masks
 from tests.test_cli import _raw
 
@@ -56,7 +56,7 @@ def test_every_cell_gets_the_same_number_of_candidate_lrs_around_its_family_cent
 
 
 def test_config_hash_follows_the_preparation_plan_a_member_depends_on():
-    from benchmark.grid import member_hash, preparation_plan
+    from benchmark.runner.grid import member_hash, preparation_plan
 
     D = 1000
     cfg_a = build_config(_raw(["methods=all", "ratios=[1,4,16]", "seeds=[0]"]))

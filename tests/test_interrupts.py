@@ -3,7 +3,7 @@ import signal
 
 import pytest
 
-from benchmark import interrupts, tracking
+from benchmark.runner import interrupts, tracking
 
 
 @pytest.fixture(autouse=True)

@@ -6,13 +6,7 @@ import numpy as np
 import pytest
 
 from leaderboards import build, to_csv, to_markdown
-from leaderboards.threshold import (
-    crossing,
-    dstar,
-    format_threshold,
-    success_probability,
-    threshold_training_dimension,
-)
+from leaderboards.threshold import crossing, dstar, format_threshold, success_probability, threshold_training_dimension
 
 
 def test_crossing_interpolates_in_log_d():
@@ -307,7 +301,7 @@ def test_leaderboard_from_a_temporary_mlflow_store(tmp_path):
 
     from mlflow.tracking import MlflowClient
 
-    from benchmark import tracking
+    from benchmark.runner import tracking
     from leaderboards.publish import publish
 
     uri = f"sqlite:///{tmp_path}/m.db"
@@ -381,8 +375,8 @@ def test_committed_golden_smoke_leaderboard_covers_every_method_of_the_smoke_pre
     import csv
     from pathlib import Path
 
-    from benchmark.cli import compose
-    from benchmark.config import build_config
+    from benchmark.config.build import build_config
+    from benchmark.config.compose import compose
 
     path = Path(__file__).parents[1] / "leaderboards" / "results" / "smoke" / "leaderboard.csv"
     rows = list(csv.DictReader(path.open()))
@@ -477,7 +471,8 @@ def _bits_member(method, ratio, seed, accs: dict, bits: dict, **extra):
 
 
 def test_the_bits_leaderboard_chooses_b_on_validation_and_ranks_each_code_apart():
-    from leaderboards.bits import build_bits, to_markdown as bits_md
+    from leaderboards.bits import build_bits
+    from leaderboards.bits import to_markdown as bits_md
 
     recs = []
     for s in range(3):

@@ -2,11 +2,11 @@ import pytest
 import torch
 
 import benchmark.methods.ticket as ticket_module
-import benchmark.prep as prep_module
+import benchmark.training.prep as prep_module
 from benchmark.methods import METHODS, build_subspace, prep_steps
 from benchmark.models import create_model
-from benchmark.prep import init_weights, prepare
-from benchmark.train import TrainConfig
+from benchmark.training.loop import TrainConfig
+from benchmark.training.prep import init_weights, prepare
 from tests.conftest import own_masks
 
 CFG = TrainConfig(epochs=2, batch_size=64, lr=1e-2)
@@ -16,8 +16,8 @@ BURN_IN = 3
 
 @pytest.fixture(scope="module")
 def setup():
-    from tests.conftest import blobs
     from subspaces.flat import FlatModel
+    from tests.conftest import blobs
 
     data = blobs()
     make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[16])
@@ -59,8 +59,8 @@ def test_offsets_come_from_w0_the_burned_in_or_the_pretrained_weights(setup):
 
 def test_wt_is_the_full_space_run_after_burn_in_steps(setup):
     flat, data, preps, _, w0 = setup
-    from benchmark.prep import data_seed
-    from benchmark.train import Group, train_population
+    from benchmark.training.loop import Group, train_population
+    from benchmark.training.prep import data_seed
     from subspaces import IdentityProjection, Subspace
 
     seen = {}
@@ -123,8 +123,8 @@ def test_prep_steps_count_the_full_space_training_each_method_needed(setup):
 
 
 def test_preparation_trains_the_full_space_run_once_for_all_seeds(monkeypatch):
-    from tests.conftest import blobs
     from subspaces.flat import FlatModel
+    from tests.conftest import blobs
 
     data = blobs()
     make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[8])
@@ -150,9 +150,9 @@ def test_preparation_trains_the_full_space_run_once_for_all_seeds(monkeypatch):
 
 
 def test_lottery_subspace_without_completion_fails_clearly_when_d_exceeds_the_trajectory():
-    from tests.conftest import blobs
-    from subspaces.flat import FlatModel
     from benchmark.methods import MemberError
+    from subspaces.flat import FlatModel
+    from tests.conftest import blobs
 
     data = blobs()
     make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[16])
@@ -175,9 +175,9 @@ def test_lottery_subspace_without_completion_fails_clearly_when_d_exceeds_the_tr
 def test_independent_trajectory_is_another_run_whose_endpoint_the_subspace_does_not_contain():
     """lottery_subspace_indep: principal directions of a run from the same w0 under another data order.
     The reference's subspace holds its own endpoint w_T - w0 exactly; the independent one does not."""
-    from tests.conftest import blobs
-    from subspaces.flat import FlatModel
     from benchmark.methods import principal_dims
+    from subspaces.flat import FlatModel
+    from tests.conftest import blobs
 
     data = blobs()
     make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[16])
@@ -191,8 +191,8 @@ def test_independent_trajectory_is_another_run_whose_endpoint_the_subspace_does_
     torch.testing.assert_close(rows @ rows.T, torch.eye(steps), atol=1e-5, rtol=0)
     alone = prepare([0], w0, flat, data, CFG, {"full_run"}, {}, 0, basis_dim=steps)[0]
     torch.testing.assert_close(alone.basis, p.basis)  # batching the independent run changes nothing
-    from benchmark.prep import data_seed
-    from benchmark.train import Group, train_population
+    from benchmark.training.loop import Group, train_population
+    from benchmark.training.prep import data_seed
     from subspaces import IdentityProjection, Subspace
 
     end = train_population(flat, [Group(Subspace(w0.clone(), IdentityProjection(1, flat.D)), CFG.lr, (data_seed(0),))],
@@ -255,8 +255,8 @@ def test_pruning_at_init_costs_no_training_but_its_anchor(setup):
 
 def test_a_burn_in_past_the_run_is_fine_when_no_method_uses_w_t():
     """`methods=[full,lottery_subspace] epochs=1` once died: burn_in_steps > the run, though nothing needed w_t."""
-    from tests.conftest import blobs
     from subspaces.flat import FlatModel
+    from tests.conftest import blobs
 
     data = blobs()
     make = lambda: create_model("mlp", data.input_shape, data.num_classes, hidden=[8])

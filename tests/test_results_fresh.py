@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import provenance
+from benchmark.runner import provenance
 
 RESULTS = Path(__file__).parents[1] / "leaderboards" / "results"
 RERUN_BY_CI = ("smoke", "mnist1d-mlp")

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from benchmark.config import build_config
+from benchmark.config.build import build_config
 from leaderboards import build
 from leaderboards.selection import FAILED, mark, select, selected_only
 from tests.test_cli import _raw
@@ -56,11 +56,12 @@ def test_language_modelling_cells_select_on_the_lowest_val_loss():
 
 
 def test_text_datasets_select_on_loss_and_members_say_so():
-    from benchmark.data import OFFLINE, selection_metric
-    from benchmark.grid import Cell, member_params
+    from benchmark.data import offline
+    from benchmark.data.registry import selection_metric
+    from benchmark.runner.grid import Cell, member_params
 
     assert selection_metric("pydoc") == selection_metric("wikitext2") == "val_loss"
-    assert {selection_metric(n) for n in OFFLINE if n != "pydoc"} == {"val_acc"}
+    assert {selection_metric(n) for n in offline() if n != "pydoc"} == {"val_acc"}
     cfg = build_config(_raw(["dataset=pydoc"]))
     params = member_params(cfg, Cell("full", 1.0, 100, 0, 0.01), 100, None)
     assert params["select_on"] == "val_loss"
@@ -78,9 +79,10 @@ def test_shuffled_test_labels_change_no_selection(monkeypatch, tmp_path):
     """End to end: the same run with the test split's labels permuted selects the same lr in every cell."""
     import torch
 
-    import benchmark.context
-    from benchmark.data import Splits, load_dataset
-    from benchmark.run import run
+    import benchmark.runner.context
+    from benchmark.data.registry import load_dataset
+    from benchmark.data.splits import Splits
+    from benchmark.runner.run import run
 
     raw = _raw(["methods=[full,random_affine,lottery_ticket]", "ratios=[1,16]", "seeds=[0,1]", "epochs=1",
                 "dataset.train_size=256", "burn_in_steps=2", "lr_grid=[0.1,1,10]"])
@@ -92,7 +94,7 @@ def test_shuffled_test_labels_change_no_selection(monkeypatch, tmp_path):
 
     results = []
     for i, loader in enumerate((load_dataset, shuffled)):
-        monkeypatch.setattr(benchmark.context, "load_dataset", loader)
+        monkeypatch.setattr(benchmark.runner.context, "load_dataset", loader)
         cfg = build_config(dict(raw, tracking={"uri": f"sqlite:///{tmp_path}/t{i}.db", "experiment": None}))
         results.append(run(cfg, out=open(os.devnull, "w")))
     lrs = [{(row.method, r): lr for row in res["leaderboard"].rows for r, lr in row.lrs.items()} for res in results]
@@ -106,17 +108,17 @@ def test_shuffled_test_labels_change_no_selection(monkeypatch, tmp_path):
 
 
 def test_the_preparation_uses_the_reference_lr_selected_on_validation(monkeypatch, tmp_path):
-    import benchmark.prep_cache
-    from benchmark.run import run
+    import benchmark.runner.prep_cache
+    from benchmark.runner.run import run
 
     seen = []
-    real = benchmark.prep_cache.prepare_base
+    real = benchmark.runner.prep_cache.prepare_base
 
     def spy(seeds, w0, flat, data, train_cfg, *args, **kwargs):
         seen.append(train_cfg.lr)
         return real(seeds, w0, flat, data, train_cfg, *args, **kwargs)
 
-    monkeypatch.setattr(benchmark.prep_cache, "prepare_base", spy)
+    monkeypatch.setattr(benchmark.runner.prep_cache, "prepare_base", spy)
     # Factors 0.01 and 100 around lr 1e-2 give 1e-4 (barely moves in one epoch) and 1 (diverges or worse).
     raw = _raw(["methods=[full,lottery_ticket_t]", "ratios=[1,16]", "seeds=[0,1]", "epochs=1",
                 "dataset.train_size=512", "burn_in_steps=2", "lr_grid=[0.01,1,100]", "extension.enabled=false"])

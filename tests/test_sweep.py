@@ -67,7 +67,7 @@ def test_target_overrides_are_refused(tmp_path, override):
 
 
 def test_seed_is_a_one_seed_list():
-    from benchmark.config import build_config
+    from benchmark.config.build import build_config
 
     assert build_config(_raw(["seed=3"])).seeds == (3,)
     assert build_config(_raw([])).seeds == (0, 1, 2)

@@ -181,7 +181,7 @@ def test_sizes_of_the_orthant_match_closed_form():
 
 @pytest.mark.parametrize("name", SPECTRA)
 def test_statistical_dimension_predicts_the_measured_crossing(name):
-    from benchmark.theory import TheorySettings, study
+    from benchmark.studies.theory.experiment import TheorySettings, study
 
     settings = TheorySettings(dims=(300,), spectra=(name,), eps=(0.1, 0.5, 0.8), draws=60, samples=300, spikes=5)
     result = study(name, 300, settings)
@@ -237,8 +237,8 @@ def test_theory_cli_bad_input_is_one_line(tmp_path, capsys, args, message):
 
 
 def test_theory_cli_with_a_store_that_refuses_writes_is_one_line(tmp_path, capsys):
-    from benchmark import tracking
     from benchmark.__main__ import main
+    from benchmark.runner import tracking
 
     tracking.open_store(f"sqlite:///{tmp_path}/m.db", "theory")  # exists, so opening it only reads
     rc = main(["theory", "--D", "40", "--spectrum", "flat", "--eps", "0.5", "--draws", "10", "--samples", "20",

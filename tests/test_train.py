@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from benchmark.train import Group, TrainConfig, evaluate, train_population
+from benchmark.training.loop import Group, TrainConfig, evaluate, train_population
 from subspaces import CoordinateProjection, DenseProjection, IdentityProjection, Subspace, gaussian_directions, stack
 
 CFG = TrainConfig(epochs=4, batch_size=32, lr=1e-2)
@@ -122,7 +122,7 @@ def test_one_member_without_vmap_matches_a_member_of_a_vmapped_pair_in_logits_an
 
 
 def test_the_optimizers_use_torchs_fused_kernel_on_this_device():
-    from benchmark.train import _make_optimizer
+    from benchmark.training.loop import _make_optimizer
 
     for name in ("adam", "sgd"):
         opt = _make_optimizer([{"params": [torch.zeros(3, requires_grad=True)], "lr": 0.1}], CFG, name)
@@ -165,8 +165,8 @@ def test_datasets_stay_whole_on_a_cpu_and_report_their_size(data):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="streaming copies batches from host to a GPU")
 def test_streamed_dataset_trains_exactly_like_a_resident_one(data):
     torch.manual_seed(0)
-    from subspaces.flat import FlatModel
     from benchmark.models import create_model
+    from subspaces.flat import FlatModel
 
     flat = FlatModel.of(create_model("mlp", data.input_shape, data.num_classes, hidden=[16]).cuda())
     resident, streamed = data.to("cuda"), data.to("cuda", stream_above_bytes=0)

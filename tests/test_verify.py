@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import determinism, provenance
+from benchmark.core import determinism
+from benchmark.runner import provenance
 from leaderboards.compare import Band, compare_csv, compare_findings
 
 FAST = ["preset=smoke", "dataset.train_size=512", "epochs=1", "burn_in_steps=4",

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.data import load_dataset
-from benchmark.errors import UserError
-from subspaces.flat import FlatModel
+from benchmark.core.errors import UserError
+from benchmark.data.registry import load_dataset
 from benchmark.models import MODELS, create_from_config, create_model
-from benchmark.train import Group, TrainConfig, train_population
+from benchmark.training.loop import Group, TrainConfig, train_population
 from subspaces import Subspace, fastfood
+from subspaces.flat import FlatModel
 from tests.conftest import blobs
 
 
@@ -38,7 +38,7 @@ def _images(n, shape, classes, seed):
 
 
 def _train_in_fastfood(module, shape, d=64, epochs=3, K=2, lr=5e-2):
-    from benchmark.data import Splits
+    from benchmark.data.splits import Splits
 
     data = Splits("toy", *_images(96, shape, 4, 0), *_images(32, shape, 4, 1), *_images(32, shape, 4, 2), 4)
     flat = FlatModel.of(module)
@@ -82,7 +82,7 @@ def test_batchnorm_member_in_a_population_matches_the_member_alone():
     torch.manual_seed(0)
     module = create_model("resnet20", (3, 8, 8), 4)
     data = blobs()
-    from benchmark.data import Splits
+    from benchmark.data.splits import Splits
 
     data = Splits("toy", *_images(64, (3, 8, 8), 4, 0), *_images(32, (3, 8, 8), 4, 1), *_images(32, (3, 8, 8), 4, 2), 4)
     flat = FlatModel.of(module)

@@ -1,9 +1,9 @@
 """Random pruning with an exact count: uniform over all D coordinates, at w0 or at w_t; and ERK
 random pruning (per-layer densities of Erdős–Rényi-Kernel, Evci et al. 2020), the data-free control
 that keeps every layer connected."""
-from benchmark.methods import Directions, coordinates, register
-from benchmark.seeds import derive_seed
 from baselines import erk_coordinates, random_coordinates
+from benchmark.core.seeds import derive_seed
+from benchmark.methods.registry import Directions, coordinates, register
 from subspaces import Subspace
 
 

@@ -1,5 +1,5 @@
 """`full`: the whole space, A = I, b = w0 (the reference every method is compared with)."""
-from benchmark.methods import Directions, register
+from benchmark.methods.registry import Directions, register
 from subspaces import IdentityProjection, Subspace
 
 

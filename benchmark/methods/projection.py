@@ -1,8 +1,8 @@
 """Random affine subspaces (Li et al. 2018): A with random directions (dense, sparse or Fastfood), at
 w0 (intrinsic dimension) or at w_t (burn-in affine); and SAID, one random map per layer with a learned
 scale each (Aghajanyan et al. 2021)."""
-from benchmark.methods import Directions, MemberError, register
-from benchmark.seeds import derive_seed
+from benchmark.core.seeds import derive_seed
+from benchmark.methods.registry import Directions, MemberError, register
 from subspaces import Subspace, random_projection
 from subspaces.said import layer_slices, said
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 
 from baselines import grasp_scores, keep_top, magnitude_scores, snip_scores, synflow_mask
-from benchmark.methods import Directions, data_mask_bits, prepared_mask, register
-from benchmark.prep import PrepContext
-from benchmark.seeds import derive_seed
+from benchmark.core.seeds import derive_seed
+from benchmark.methods.registry import Directions, data_mask_bits, prepared_mask, register
+from benchmark.training.prep import PrepContext
 
 SALIENCY_EXAMPLES_PER_CLASS = 10
 

@@ -6,9 +6,9 @@ import torch
 from torch import Tensor
 
 from baselines import iterative_magnitude_pruning
-from benchmark.methods import Directions, data_mask_bits, prepared_mask, register
-from benchmark.prep import PrepContext, Preparation, data_seed
-from benchmark.train import Group, train_population
+from benchmark.methods.registry import Directions, data_mask_bits, prepared_mask, register
+from benchmark.training.loop import Group, train_population
+from benchmark.training.prep import Preparation, PrepContext, data_seed
 from subspaces import CoordinateProjection, Subspace
 
 

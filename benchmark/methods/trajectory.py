@@ -2,8 +2,8 @@
 from the reference's own full-space run, or from an independent run (the control)."""
 from __future__ import annotations
 
-from benchmark.description import FLOAT_BITS
-from benchmark.methods import Directions, MemberError, register
+from benchmark.methods.registry import Directions, MemberError, register
+from benchmark.training.description import FLOAT_BITS
 from subspaces import DenseProjection, Subspace
 
 

@@ -1,0 +1,90 @@
+"""`python -m benchmark bench [OPTIONS]`: parse the options, run the timings (experiment), print the
+tables (report); logs nothing."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from benchmark.studies.bench.experiment import (
+    BENCH_INPUTS,
+    DIMS,
+    POPULATION_K,
+    PROJECTIONS,
+    bench_on_the_fly,
+    bench_population,
+    bench_projections,
+)
+from benchmark.studies.bench.report import table
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmark bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="lenet_300_100", choices=sorted(BENCH_INPUTS))
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--kind", default="projection,population",
+                    help="comma-separated: projection, population (default: both)")
+    ap.add_argument("--dims", default=",".join(map(str, DIMS)), help="subspace dimensions d, comma-separated")
+    ap.add_argument("--projections", default=",".join(PROJECTIONS))
+    ap.add_argument("--population-model", default="mlp", choices=sorted(BENCH_INPUTS))
+    ap.add_argument("--population-k", default=",".join(map(str, POPULATION_K)))
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--json", action="store_true", help="one JSON object per line instead of tables")
+    args = ap.parse_args(argv)
+
+    from benchmark.core.errors import UserError
+    from benchmark.runner.context import resolve_device
+
+    try:
+        device = resolve_device(args.device)
+        kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
+        for k in kinds:
+            if k not in ("projection", "population", "on_the_fly"):
+                raise UserError(f"unknown bench kind {k!r}; accepted: on_the_fly, population, projection")
+        projections = [p.strip() for p in args.projections.split(",") if p.strip()]
+        for p in projections:
+            if p not in PROJECTIONS:
+                raise UserError(f"unknown projection {p!r}; accepted: {', '.join(PROJECTIONS)}")
+        dims = [int(v) for v in args.dims.split(",")]
+        ks = [int(v) for v in args.population_k.split(",")]
+        if args.batch < 1 or min(dims) < 1 or min(ks) < 1:
+            raise UserError("--batch, --dims and --population-k take whole numbers >= 1")
+    except ValueError as e:
+        print(f"error: {e}; --dims and --population-k take comma-separated whole numbers", file=sys.stderr)
+        return 2
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    torch.set_grad_enabled(True)
+    emit = (lambda r: print(json.dumps(r) if isinstance(r, dict) else r, flush=True)) if args.json else \
+        (lambda r: print(r, file=sys.stderr, flush=True) if isinstance(r, str) else None)
+    if not args.json:
+        print(f"# device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}", flush=True)
+    if "projection" in kinds:
+        rows = bench_projections(args.model, args.batch, device, dims, projections, args.repeats, emit)
+        if not args.json and rows:
+            print(f"\n## projection: {args.model} (D = {rows[0]['D']:,}), batch {args.batch}, {device}")
+            print(f"(plain: the hand-written PyTorch step, Adam {rows[0]['plain_adam']}; vs_plain = step / plain, "
+                  f"overhead = step / dofbench's full step)")
+            print(table(rows, ["projection", "d", "step_ms", "plain_ms", "vs_plain", "full_step_ms", "overhead",
+                                "peak_mem_mb"]))
+    if "on_the_fly" in kinds:
+        rows = bench_on_the_fly(args.model, args.batch, device, dims, emit=emit)
+        if not args.json and rows:
+            print(f"\n## dense on the fly: {args.model}, batch {args.batch}, {device}")
+            print(table(rows, ["d", "stored_matrix_gb", "build_s", "step_s", "losses", "peak_mem_mb"]))
+    if "population" in kinds:
+        rows = bench_population(args.population_model, args.batch, device, ks, repeats=args.repeats, emit=emit)
+        if not args.json and rows:
+            print(f"\n## population: {args.population_model} (D = {rows[0]['D']:,}, d = {rows[0]['d']:,}), "
+                  f"batch {args.batch}, {device}")
+            print("(speedup = batched / sequential member-steps per second; vs_plain = batched member-steps per "
+                  "second / plain steps per second)")
+            print(table(rows, ["projection", "K", "batched_steps_per_s", "sequential_steps_per_s", "speedup",
+                                "plain_steps_per_s", "vs_plain"]))
+    return 0
