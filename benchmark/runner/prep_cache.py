@@ -132,7 +132,6 @@ def shared_preparation(cfg: RunConfig, prep_plan: dict, seeds, flat: FlatModel, 
     prep_plan (`grid.preparation_plan`) is the invocation's whole plan with the reference's selected
     recipe, so a resumed sweep prepares exactly what the uninterrupted one would have. Returns (preps,
     the batches of seeds computed together); batching changes float rounding, so `reproduce` replays it."""
-    D = flat.D
     # The base depends on the plan but for the kinds' own masks (they are in `needs` too).
     base_plan = {**{k: v for k, v in prep_plan.items() if k != "masks"}, "device": device.type,
                  "needs": sorted(set(prep_plan["needs"]) & BASE_NEEDS)}
@@ -140,31 +139,13 @@ def shared_preparation(cfg: RunConfig, prep_plan: dict, seeds, flat: FlatModel, 
     base_key = {s: prep_key(base_plan, s) for s in every}
     part_key = {(s, kind): prep_key({**base_plan, "kind": kind, "part": part}, s)
                 for s in every for kind, part in prep_plan["masks"].items()}
-    preps: dict[int, Preparation] = {}
-    lacking: dict[int, list[str]] = {}  # seed with a cached base -> kinds whose masks are not cached
-    for s in seeds:
-        p = load(base_key[s], flat, device)
-        if p is None:
-            continue
-        preps[s], lacking[s] = p, []
-        for kind in prep_plan["masks"]:
-            part = load_part(part_key[(s, kind)], kind, D, device)
-            if part is None:
-                lacking[s].append(kind)
-            else:
-                p.masks.update(part["masks"])
-                p.rounds.update(part["rounds"])
+    preps, lacking = _cached(seeds, base_key, part_key, list(prep_plan["masks"]), flat, device)
     if preps:
         say(f"  prep: reusing cached preparation for seed(s) {sorted(preps)}")
     todo = [s for s in seeds if s not in preps or lacking[s]]
     if not todo:
         return preps, []
-    layers = list(flat.slices) if cfg.imp.scope == "layer" else None
-    prunable = None
-    if cfg.imp.prunable == "weights":  # biases (1-d tensors) are never pruned
-        prunable = torch.ones(D, dtype=torch.bool, device=device)
-        for sl, shape in zip(flat.slices, flat.shapes):
-            prunable[sl] = len(shape) > 1
+    prunable, layers = _prunable(cfg, flat, device)
     if batches is None:
         batches = [todo] if cfg.population else [[s] for s in todo]
     train_cfg = dataclasses.replace(cfg.train, lr=prep_plan["train"]["lr"])  # the reference's selected lr
@@ -193,3 +174,36 @@ def shared_preparation(cfg: RunConfig, prep_plan: dict, seeds, flat: FlatModel, 
         preps.update(fresh)
         done.append(list(batch))
     return preps, done
+
+
+def _cached(seeds, base_key: dict, part_key: dict, kinds: list[str], flat: FlatModel,
+            device) -> tuple[dict[int, Preparation], dict[int, list[str]]]:
+    """The cached preparations of `seeds` whose base is cached, with every kind's masks that are cached too;
+    and, per such seed, the kinds whose masks are not."""
+    preps: dict[int, Preparation] = {}
+    lacking: dict[int, list[str]] = {}
+    for s in seeds:
+        p = load(base_key[s], flat, device)
+        if p is None:
+            continue
+        preps[s], lacking[s] = p, []
+        for kind in kinds:
+            part = load_part(part_key[(s, kind)], kind, flat.D, device)
+            if part is None:
+                lacking[s].append(kind)
+            else:
+                p.masks.update(part["masks"])
+                p.rounds.update(part["rounds"])
+    return preps, lacking
+
+
+def _prunable(cfg: RunConfig, flat: FlatModel, device) -> tuple[torch.Tensor | None, list | None]:
+    """What masks may prune, (D,) bool or None for every coordinate (imp.prunable=weights: biases, the 1-d
+    tensors, never), and the layers a layer-wise ranking works in (imp.scope=layer; None: global)."""
+    layers = list(flat.slices) if cfg.imp.scope == "layer" else None
+    prunable = None
+    if cfg.imp.prunable == "weights":
+        prunable = torch.ones(flat.D, dtype=torch.bool, device=device)
+        for sl, shape in zip(flat.slices, flat.shapes):
+            prunable[sl] = len(shape) > 1
+    return prunable, layers

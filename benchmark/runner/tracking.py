@@ -100,7 +100,7 @@ def connect(uri: str):
 def open_store(uri: str, experiment: str):
     """Connect, create the store and the experiment if needed. Returns (Client, experiment_id)."""
     import mlflow  # mlflow loads only when something is logged (seconds)
-    from mlflow.tracking import MlflowClient
+    from mlflow.tracking import MlflowClient  # (as above)
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # not "Creating initial MLflow database tables..."
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)  # its tracebacks: Client says it in a line

@@ -208,83 +208,107 @@ def train_population(
     buffers: the members' initial module state, {name: (K, ...)} (default: the module's own, per member).
     """
     start = time.perf_counter()
-    device = groups[0].subspace.offset.device
     pop = Population(model, groups, cfg, buffers)
-    seeds = [s for g in groups for s in g.data_seeds]
-    K = pop.K
-    streams = sorted(set(seeds))
-    member_stream = torch.tensor([streams.index(s) for s in seeds], device=device)
-    shared = len(streams) == 1
-    n = len(data.y_train)
-    per_epoch = steps_per_epoch(n, cfg.batch_size)
-
     # Each member at θ = 0, i.e. w = b (its anchor, masked for pruning): what the subspace starts from
     # and what training in it must be credited beyond.
     W = pop.weights().detach()
     at_b = [evaluate(model, W, x, y, cfg.eval_batch_size, pop.buffers)[0]
             for x, y in ((data.x_val, data.y_val), (data.x_test, data.y_test))]
+    alive, curves, val_loss, step = _train_epochs(pop, data, cfg, on_step, on_epoch)
+    W = pop.weights().detach()
+    final = _final_evaluation(pop, W, data, cfg, quantize_bits)
+    wall = time.perf_counter() - start
+    status, reasons, metrics = _member_metrics(alive, curves, final, val_loss, at_b, step, cfg)
+    return PopulationResult(W, status, reasons, metrics, curves, wall, step, pop.theta())
 
-    alive = torch.ones(K, dtype=torch.bool, device=device)
-    curves: list[dict[str, list[float]]] = [{"val_acc": [], "train_loss": []} for _ in range(K)]
-    step = 0
+
+def _epoch_batches(pop: Population, data: Splits, cfg: TrainConfig, epoch: int):
+    """One epoch's training batches, (xb, yk, shared): every member draws its own order from its data seed
+    (epoch_order); members with one seed share each batch, xb (B, ...), else xb is (K, B, ...); yk: (K, B)."""
+    seeds = [s for g in pop.groups for s in g.data_seeds]
+    streams = sorted(set(seeds))
+    device = pop.groups[0].subspace.offset.device
+    member_stream = torch.tensor([streams.index(s) for s in seeds], device=device)
+    shared = len(streams) == 1
+    n = len(data.y_train)
+    orders = torch.stack([epoch_order(s, epoch, n) for s in streams]).to(device)  # (S, n)
+    for b in range(steps_per_epoch(n, cfg.batch_size)):
+        idx = orders[:, b * cfg.batch_size : (b + 1) * cfg.batch_size]  # (S, B)
+        if shared:
+            yield data.take(data.x_train, idx[0]), data.y_train[idx[0]].expand(pop.K, -1), True
+        else:
+            idx = idx[member_stream]  # (K, B)
+            yield data.take(data.x_train, idx), data.y_train[idx], False
+
+
+def _train_epochs(pop: Population, data: Splits, cfg: TrainConfig, on_step, on_epoch):
+    """cfg.epochs epochs of Population.step; a member whose epoch loss is non-finite is parked at its offset.
+    Returns (alive (K,) bool, curves [{"val_acc", "train_loss"}] per member, the last epoch's val loss (K,)
+    or None, steps taken)."""
+    device = pop.groups[0].subspace.offset.device
+    alive = torch.ones(pop.K, dtype=torch.bool, device=device)
+    curves: list[dict[str, list[float]]] = [{"val_acc": [], "train_loss": []} for _ in range(pop.K)]
+    per_epoch = steps_per_epoch(len(data.y_train), cfg.batch_size)
+    step, val_loss = 0, None
     for epoch in range(cfg.epochs):
-        orders = torch.stack([epoch_order(s, epoch, n) for s in streams]).to(device)  # (S, n)
-        running = torch.zeros(K, device=device)
-        for b in range(per_epoch):
-            idx = orders[:, b * cfg.batch_size : (b + 1) * cfg.batch_size]  # (S, B)
-            if shared:
-                xb, yk = data.take(data.x_train, idx[0]), data.y_train[idx[0]].expand(K, -1)
-            else:
-                idx = idx[member_stream]  # (K, B)
-                xb, yk = data.take(data.x_train, idx), data.y_train[idx]
+        running = torch.zeros(pop.K, device=device)
+        for xb, yk, shared in _epoch_batches(pop, data, cfg, epoch):
             running += pop.step(xb, yk, shared)
             if not bool(alive.all()):
-                _park(pop.thetas, groups, alive)
+                _park(pop.thetas, pop.groups, alive)
             step += 1
             if on_step is not None:
                 on_step(step, lambda: pop.weights().detach())
         running /= per_epoch
         alive &= torch.isfinite(running)
         W = pop.weights().detach()
-        val_acc, val_loss = evaluate(model, W, data.x_val, data.y_val, cfg.eval_batch_size, pop.buffers)
-        for k in range(K):
+        val_acc, val_loss = evaluate(pop.model, W, data.x_val, data.y_val, cfg.eval_batch_size, pop.buffers)
+        for k in range(pop.K):
             curves[k]["val_acc"].append(float(val_acc[k]))
             curves[k]["train_loss"].append(float(running[k]))
         if on_epoch is not None:
             on_epoch(epoch)
+    return alive, curves, val_loss, step
 
-    W = pop.weights().detach()
-    test_acc, test_loss = evaluate(model, W, data.x_test, data.y_test, cfg.eval_batch_size, pop.buffers)
-    train_acc, train_loss = evaluate(model, W, data.x_train, data.y_train, cfg.eval_batch_size, pop.buffers)
-    quantized = {}
+
+def _final_evaluation(pop: Population, W: Tensor, data: Splits, cfg: TrainConfig,
+                      quantize_bits: tuple[int, ...]) -> dict[str, Tensor]:
+    """{metric: (K,)} of the trained members W (K, D): test and train accuracy and loss, and the val and test
+    accuracy with θ rounded to each of quantize_bits."""
+    ev = lambda W, x, y: evaluate(pop.model, W, x, y, cfg.eval_batch_size, pop.buffers)
+    out = dict(zip(("test_acc", "test_loss"), ev(W, data.x_test, data.y_test)))
+    out.update(zip(("train_acc", "train_loss"), ev(W, data.x_train, data.y_train)))
     with torch.no_grad():
         for b in quantize_bits:
             Wb = pop.weights(lambda t: quantize(t, b))
             for split, x, y in (("val", data.x_val, data.y_val), ("test", data.x_test, data.y_test)):
-                quantized[f"{split}_acc.bits{b}"] = evaluate(model, Wb, x, y, cfg.eval_batch_size, pop.buffers)[0]
-    wall = time.perf_counter() - start
+                out[f"{split}_acc.bits{b}"] = ev(Wb, x, y)[0]
+    return out
+
+
+def _member_metrics(alive: Tensor, curves: list[dict], final: dict[str, Tensor], val_loss: Tensor | None,
+                    at_b: list[Tensor], step: int, cfg: TrainConfig) -> tuple[list[str], list, list[dict]]:
+    """(status, failure reason, metrics) per member. A stopped member's numbers would describe its offset,
+    not a trained model: they are reported NaN."""
     status, reasons, metrics = [], [], []
-    for k in range(K):
-        ok = bool(alive[k]) and math.isfinite(float(test_loss[k]))
+    for k in range(len(curves)):
+        ok = bool(alive[k]) and math.isfinite(float(final["test_loss"][k]))
         status.append("FINISHED" if ok else "FAILED")
         reasons.append(None if ok else _divergence_reason(curves[k]["train_loss"]))
-        # A stopped member's numbers would describe its offset, not a trained model: report NaN.
         value = (lambda v: float(v)) if ok else (lambda v: float("nan"))
-        metrics.append(
-            {
-                "test_acc": value(test_acc[k]),
-                "test_loss": value(test_loss[k]),
-                "val_acc": value(curves[k]["val_acc"][-1]) if curves[k]["val_acc"] else float("nan"),
-                "val_loss": value(val_loss[k]) if cfg.epochs else float("nan"),  # final epoch's
-                "train_acc": value(train_acc[k]),
-                "train_loss": value(train_loss[k]),
-                "steps": float(step),
-                "theta0_val_acc": float(at_b[0][k]),
-                "theta0_test_acc": float(at_b[1][k]),
-                **{key: value(acc[k]) for key, acc in quantized.items()},
-            }
-        )
-    return PopulationResult(W, status, reasons, metrics, curves, wall, step, pop.theta())
+        metrics.append({
+            "test_acc": value(final["test_acc"][k]),
+            "test_loss": value(final["test_loss"][k]),
+            "val_acc": value(curves[k]["val_acc"][-1]) if curves[k]["val_acc"] else float("nan"),
+            "val_loss": value(val_loss[k]) if cfg.epochs else float("nan"),  # final epoch's
+            "train_acc": value(final["train_acc"][k]),
+            "train_loss": value(final["train_loss"][k]),
+            "steps": float(step),
+            "theta0_val_acc": float(at_b[0][k]),
+            "theta0_test_acc": float(at_b[1][k]),
+            **{key: value(acc[k]) for key, acc in final.items() if ".bits" in key},
+        })
+    return status, reasons, metrics
 
 
 @torch.no_grad()

@@ -8,7 +8,16 @@ import sys
 import time
 from pathlib import Path
 
+from benchmark.config.build import build_config
+from benchmark.config.compose import compose
 from benchmark.core.errors import UserError
+from benchmark.data.registry import load_dataset
+from benchmark.data.text import unigram_bits
+from benchmark.runner import provenance, tracking
+from benchmark.runner.context import resolve_device
+from benchmark.runner.grid import default_memory_budget
+from benchmark.runner.run import run
+from benchmark.studies.architectures import experiment
 from benchmark.studies.architectures.experiment import (
     MNIST1D_MODELS,
     STUDY_OVERRIDES,
@@ -18,10 +27,11 @@ from benchmark.studies.architectures.experiment import (
     rows_of,
 )
 from benchmark.studies.architectures.report import to_csv, to_markdown
+from leaderboards.source import records_from_mlflow
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m benchmark architectures", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmark architectures", description=experiment.__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=list(MNIST1D_MODELS), help=f"of {', '.join(MNIST1D_MODELS)}")
     ap.add_argument("--no-text", action="store_true", help="skip the character-level text job")
@@ -43,16 +53,6 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from benchmark.config.build import build_config
-    from benchmark.config.compose import compose
-    from benchmark.data.registry import load_dataset
-    from benchmark.data.text import unigram_bits
-    from benchmark.runner import provenance, tracking
-    from benchmark.runner.context import resolve_device
-    from benchmark.runner.grid import default_memory_budget
-    from benchmark.runner.run import run
-    from leaderboards.source import records_from_mlflow
-
     meter = provenance.StageMeter()
     args = _parse(argv)
     bad = [m for m in args.models if m not in MNIST1D_MODELS]

@@ -8,6 +8,9 @@ import sys
 
 import torch
 
+from benchmark.core.errors import UserError
+from benchmark.runner.context import resolve_device
+from benchmark.studies.bench import experiment
 from benchmark.studies.bench.experiment import (
     BENCH_INPUTS,
     DIMS,
@@ -17,11 +20,11 @@ from benchmark.studies.bench.experiment import (
     bench_population,
     bench_projections,
 )
-from benchmark.studies.bench.report import table
+from benchmark.studies.bench.report import on_the_fly_table, population_table, projection_table
 
 
-def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmark bench", description=__doc__,
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m benchmark bench", description=experiment.__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="lenet_300_100", choices=sorted(BENCH_INPUTS))
     ap.add_argument("--batch", type=int, default=128)
@@ -34,25 +37,31 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--population-k", default=",".join(map(str, POPULATION_K)))
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--json", action="store_true", help="one JSON object per line instead of tables")
-    args = ap.parse_args(argv)
+    return ap
 
-    from benchmark.core.errors import UserError
-    from benchmark.runner.context import resolve_device
 
+def _validated(args: argparse.Namespace):
+    """(device, kinds, projections, dims, ks) from the options, or UserError / ValueError."""
+    device = resolve_device(args.device)
+    kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
+    for k in kinds:
+        if k not in ("projection", "population", "on_the_fly"):
+            raise UserError(f"unknown bench kind {k!r}; accepted: on_the_fly, population, projection")
+    projections = [p.strip() for p in args.projections.split(",") if p.strip()]
+    for p in projections:
+        if p not in PROJECTIONS:
+            raise UserError(f"unknown projection {p!r}; accepted: {', '.join(PROJECTIONS)}")
+    dims = [int(v) for v in args.dims.split(",")]
+    ks = [int(v) for v in args.population_k.split(",")]
+    if args.batch < 1 or min(dims) < 1 or min(ks) < 1:
+        raise UserError("--batch, --dims and --population-k take whole numbers >= 1")
+    return device, kinds, projections, dims, ks
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
     try:
-        device = resolve_device(args.device)
-        kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
-        for k in kinds:
-            if k not in ("projection", "population", "on_the_fly"):
-                raise UserError(f"unknown bench kind {k!r}; accepted: on_the_fly, population, projection")
-        projections = [p.strip() for p in args.projections.split(",") if p.strip()]
-        for p in projections:
-            if p not in PROJECTIONS:
-                raise UserError(f"unknown projection {p!r}; accepted: {', '.join(PROJECTIONS)}")
-        dims = [int(v) for v in args.dims.split(",")]
-        ks = [int(v) for v in args.population_k.split(",")]
-        if args.batch < 1 or min(dims) < 1 or min(ks) < 1:
-            raise UserError("--batch, --dims and --population-k take whole numbers >= 1")
+        device, kinds, projections, dims, ks = _validated(args)
     except ValueError as e:
         print(f"error: {e}; --dims and --population-k take comma-separated whole numbers", file=sys.stderr)
         return 2
@@ -63,28 +72,18 @@ def main(argv: list[str]) -> int:
     torch.set_grad_enabled(True)
     emit = (lambda r: print(json.dumps(r) if isinstance(r, dict) else r, flush=True)) if args.json else \
         (lambda r: print(r, file=sys.stderr, flush=True) if isinstance(r, str) else None)
-    if not args.json:
-        print(f"# device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}", flush=True)
+    show = (lambda text: None) if args.json else (lambda text: print(text, flush=True))
+    show(f"# device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     if "projection" in kinds:
         rows = bench_projections(args.model, args.batch, device, dims, projections, args.repeats, emit)
-        if not args.json and rows:
-            print(f"\n## projection: {args.model} (D = {rows[0]['D']:,}), batch {args.batch}, {device}")
-            print(f"(plain: the hand-written PyTorch step, Adam {rows[0]['plain_adam']}; vs_plain = step / plain, "
-                  f"overhead = step / dofbench's full step)")
-            print(table(rows, ["projection", "d", "step_ms", "plain_ms", "vs_plain", "full_step_ms", "overhead",
-                                "peak_mem_mb"]))
+        if rows:
+            show(projection_table(rows, args.model, args.batch, device))
     if "on_the_fly" in kinds:
         rows = bench_on_the_fly(args.model, args.batch, device, dims, emit=emit)
-        if not args.json and rows:
-            print(f"\n## dense on the fly: {args.model}, batch {args.batch}, {device}")
-            print(table(rows, ["d", "stored_matrix_gb", "build_s", "step_s", "losses", "peak_mem_mb"]))
+        if rows:
+            show(on_the_fly_table(rows, args.model, args.batch, device))
     if "population" in kinds:
         rows = bench_population(args.population_model, args.batch, device, ks, repeats=args.repeats, emit=emit)
-        if not args.json and rows:
-            print(f"\n## population: {args.population_model} (D = {rows[0]['D']:,}, d = {rows[0]['d']:,}), "
-                  f"batch {args.batch}, {device}")
-            print("(speedup = batched / sequential member-steps per second; vs_plain = batched member-steps per "
-                  "second / plain steps per second)")
-            print(table(rows, ["projection", "K", "batched_steps_per_s", "sequential_steps_per_s", "speedup",
-                                "plain_steps_per_s", "vs_plain"]))
+        if rows:
+            show(population_table(rows, args.population_model, args.batch, device))
     return 0

@@ -6,3 +6,27 @@ def table(rows: list[dict], keys: list[str]) -> str:
     widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
     line = lambda vals: "  ".join(str(v).rjust(w) for v, w in zip(vals, widths))
     return "\n".join([line(keys)] + [line([r[k] for k in keys]) for r in rows])
+
+
+def projection_table(rows: list[dict], model: str, batch: int, device) -> str:
+    return "\n".join([
+        f"\n## projection: {model} (D = {rows[0]['D']:,}), batch {batch}, {device}",
+        f"(plain: the hand-written PyTorch step, Adam {rows[0]['plain_adam']}; vs_plain = step / plain, "
+        f"overhead = step / dofbench's full step)",
+        table(rows, ["projection", "d", "step_ms", "plain_ms", "vs_plain", "full_step_ms", "overhead", "peak_mem_mb"]),
+    ])
+
+
+def on_the_fly_table(rows: list[dict], model: str, batch: int, device) -> str:
+    return "\n".join([f"\n## dense on the fly: {model}, batch {batch}, {device}",
+                      table(rows, ["d", "stored_matrix_gb", "build_s", "step_s", "losses", "peak_mem_mb"])])
+
+
+def population_table(rows: list[dict], model: str, batch: int, device) -> str:
+    return "\n".join([
+        f"\n## population: {model} (D = {rows[0]['D']:,}, d = {rows[0]['d']:,}), batch {batch}, {device}",
+        "(speedup = batched / sequential member-steps per second; vs_plain = batched member-steps per "
+        "second / plain steps per second)",
+        table(rows, ["projection", "K", "batched_steps_per_s", "sequential_steps_per_s", "speedup",
+                     "plain_steps_per_s", "vs_plain"]),
+    ])

@@ -7,15 +7,19 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from tqdm import tqdm
+
 from benchmark.core.errors import UserError
+from benchmark.runner import interrupts, provenance, tracking
+from benchmark.studies.theory import experiment
 from benchmark.studies.theory.experiment import CHECKED_FROM_D, TheorySettings, study, width_exponents, worst_errors
-from benchmark.studies.theory.report import to_csv, to_markdown
+from benchmark.studies.theory.report import plot_heatmaps, plot_widths, to_csv, to_markdown
 from subspaces.theory.quadratic import SPECTRA
 
 
 def _parse(argv: list[str]) -> tuple[TheorySettings, argparse.Namespace]:
     d = TheorySettings()
-    ap = argparse.ArgumentParser(prog="python -m benchmark theory", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmark theory", description=experiment.__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--D", type=int, nargs="+", default=list(d.dims), help="dimensions (default: %(default)s)")
     ap.add_argument("--spectrum", nargs="+", default=list(d.spectra), help=f"of {', '.join(SPECTRA)} (default: all)")
@@ -45,11 +49,6 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from tqdm import tqdm
-
-    from benchmark.runner import interrupts, provenance, tracking
-    from benchmark.studies.theory.report import plot_heatmaps, plot_widths
-
     meter = provenance.StageMeter()
     settings, args = _parse(argv)
     interrupts.install()  # Ctrl-C and SIGTERM land between store writes
