@@ -2,7 +2,9 @@
 them gets a registered method and a dataset that trains, with the import paths of today's layout."""
 from __future__ import annotations
 
+import argparse
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -10,11 +12,14 @@ import torch
 import yaml
 
 import benchmark.data.shipped as shipped
+from benchmark.config.build import build_config
+from benchmark.config.compose import compose
 from benchmark.data import DATASETS, load_dataset
 from benchmark.methods import DIRECTIONS, METHODS
 from benchmark.models import create_model
 from benchmark.training.loop import Group, TrainConfig, evaluate, train_population
 from subspaces import FlatModel, IdentityProjection, Subspace
+from tests.test_overrides import parsed
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -67,3 +72,45 @@ def test_adding_a_dataset_as_the_readme_diff_writes_it(unregister):
                            TrainConfig(epochs=30, batch_size=16, lr=1e-2))
     chance = float(evaluate(flat, w0, data.x_test, data.y_test, 512)[0][0])
     assert res.metrics[0]["test_acc"] > 0.8 > chance
+
+
+def readme_commands() -> list[tuple[str, list[str]]]:
+    """(verb, argv) of every `python -m benchmark VERB ...` of the README (code blocks and inline code), continuation
+    lines joined, comments dropped, placeholders filled."""
+    out = []
+    blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", README, flags=re.S)
+    inline = re.findall(r"`(python -m benchmark [^`]*)`", re.sub(r"```.*?```", "", README, flags=re.S))
+    for code in blocks + inline:
+        for line in code.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            if not line.startswith("python -m benchmark "):
+                continue
+            for placeholder, value in (("<RUN_ID>", "0123abcd"), ("<partition>", "gpu"), ("<server>", "localhost"),
+                                       ("FOLDER", "leaderboards/results/smoke")):
+                line = line.replace(placeholder, value)
+            verb, *argv = shlex.split(line)[3:]
+            if verb != "VERB":  # the prose's placeholder for any verb
+                out.append((verb, argv))
+    return out
+
+
+def first_of_each_sweep(argv: list[str]) -> list[str]:
+    """A multirun's overrides as one job's: -m dropped, `key=a,b` -> `key=a` (brackets kept whole)."""
+    return [o if "[" in o else re.sub(r"=([^,]*),.*$", r"=\1", o) for o in argv if o != "-m"]
+
+
+def test_every_command_in_the_readme_parses(monkeypatch, unregister):
+    """Every override and flag the README shows is still accepted: run's are composed and validated (not
+    run), the other verbs' are parsed by the verb itself (stopped before it does anything)."""
+    exec(compile(block("python", "# benchmark/methods/head.py"), "head.py", "exec"), {})  # methods=[head_only]
+    commands = readme_commands()
+    assert {v for v, _ in commands} >= {"run", "list", "bench", "pack", "theory", "architectures", "verify",
+                                        "reproduce", "leaderboard", "golden"}
+    for verb, argv in commands:
+        if verb == "run":
+            cfg = build_config(compose([o for o in first_of_each_sweep(argv) if not o.startswith("hydra")]))
+            assert cfg.seeds, argv
+        elif verb == "list":
+            assert argv == []
+        else:
+            assert isinstance(parsed(verb, argv, monkeypatch), argparse.Namespace), (verb, argv)

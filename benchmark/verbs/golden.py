@@ -17,6 +17,7 @@ from pathlib import Path
 import leaderboards
 from benchmark.config.build import build_config
 from benchmark.config.compose import compose
+from benchmark.core.overrides import parse
 from benchmark.runner import provenance
 from benchmark.runner.run import run
 from leaderboards import to_csv
@@ -48,7 +49,7 @@ def main(argv: list[str]) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--update", action="store_true", help="rewrite the golden files from this run")
     ap.add_argument("--golden", default=str(GOLDEN_DIR), help="folder of the golden leaderboard")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     golden_dir = Path(args.golden)
     if not args.update and not (golden_dir / "leaderboard.csv").is_file():
         print(f"error: no golden leaderboard at {golden_dir / 'leaderboard.csv'}; create it with "

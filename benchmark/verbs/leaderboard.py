@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlflow
 
+from benchmark.core.overrides import parse, shared
 from benchmark.runner import tracking
 from leaderboards import build, to_text
 from leaderboards.source import records_from_mlflow
@@ -22,8 +23,8 @@ def leaderboard_main(argv: list[str]) -> int:
     which.add_argument("--run", help="the members of this parent run")
     ap.add_argument("--out", default="leaderboards/results", help="folder; one subfolder per <dataset>-<model>")
     ap.add_argument("--format", default="md,csv,html", help="comma-separated: md, csv, html")
-    ap.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
-    args = ap.parse_args(argv)
+    shared(ap)
+    args = parse(ap, argv)
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]

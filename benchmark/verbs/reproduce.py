@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from benchmark.config.build import RunConfig
 from benchmark.core.errors import UserError
+from benchmark.core.overrides import parse, shared
 from benchmark.methods import METHODS
 from benchmark.runner import tracking
 from benchmark.runner.context import setup
@@ -123,8 +124,8 @@ def main(argv: list[str]) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_id", help="a member (child) run id")
     ap.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0: bit-identical)")
-    ap.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
-    args = ap.parse_args(argv)
+    shared(ap)
+    args = parse(ap, argv)
     if args.rtol < 0:
         print(f"error: --rtol {args.rtol}: must be >= 0", file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from benchmark.config.build import RunConfig
 from benchmark.core.errors import UserError
+from benchmark.core.overrides import parse
 from benchmark.data.vision import LOADERS as VISION_LOADERS
 from benchmark.runner import provenance
 from benchmark.runner.run import run
@@ -83,7 +84,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--accept", action="store_true",
                     help="when it reproduces, record today's code fingerprint in FOLDER/provenance.json (after a "
                          "change that moved none of its numbers, e.g. a refactor)")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     folder = Path(args.folder)
     try:
         recorded = provenance.read(folder)

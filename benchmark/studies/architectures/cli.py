@@ -11,6 +11,7 @@ from pathlib import Path
 from benchmark.config.build import build_config
 from benchmark.config.compose import compose
 from benchmark.core.errors import UserError
+from benchmark.core.overrides import parse, shared
 from benchmark.data.registry import load_dataset
 from benchmark.data.text import unigram_bits
 from benchmark.runner import provenance, tracking
@@ -40,8 +41,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=None, help="every job's (default: 30 on MNIST-1D, 4 on text)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="more `run` overrides for every job")
     ap.add_argument("--out", default="architectures", help="folder for architectures.md and .csv")
-    ap.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
-    return ap.parse_args(argv)
+    shared(ap)
+    return parse(ap, argv)
 
 
 def main(argv: list[str]) -> int:

@@ -9,6 +9,7 @@ import sys
 import torch
 
 from benchmark.core.errors import UserError
+from benchmark.core.overrides import parse, shared
 from benchmark.runner.context import resolve_device
 from benchmark.studies.bench import experiment
 from benchmark.studies.bench.experiment import (
@@ -28,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="lenet_300_100", choices=sorted(BENCH_INPUTS))
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    shared(ap, tracking=False, device="auto")
     ap.add_argument("--kind", default="projection,population",
                     help="comma-separated: projection, population (default: both)")
     ap.add_argument("--dims", default=",".join(map(str, DIMS)), help="subspace dimensions d, comma-separated")
@@ -59,7 +60,7 @@ def _validated(args: argparse.Namespace):
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = parse(_parser(), argv)
     try:
         device, kinds, projections, dims, ks = _validated(args)
     except ValueError as e:

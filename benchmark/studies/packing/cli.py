@@ -14,6 +14,7 @@ import yaml
 from tqdm import tqdm
 
 from benchmark.core.errors import UserError
+from benchmark.core.overrides import parse, shared
 from benchmark.runner import interrupts, provenance, tracking
 from benchmark.studies.packing.experiment import (
     ANCHORS,
@@ -55,11 +56,9 @@ def _parse(argv: list[str]) -> tuple[PackSettings, argparse.Namespace]:
     ap.add_argument("--probes", type=int, default=d.probes, help="Hutchinson probes per task")
     ap.add_argument("--predicted-tasks", type=int, default=d.predicted_tasks, help="tasks whose interference is predicted")
     ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--device", default=d.device, help="auto | cpu | cuda")
     ap.add_argument("--out", default="packing", help="folder for packing.md, *.csv, packing.png, interference.png")
-    ap.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
-    ap.add_argument("--experiment", default="packing")
-    args = ap.parse_args(argv)
+    shared(ap, experiment="packing", device=d.device)
+    args = parse(ap, argv)
     options = d.model_options if args.model_option is None and args.model == d.model else \
         tuple(_option(o) for o in args.model_option or ())
     settings = PackSettings(args.dataset, args.model, options, tuple(args.d), tuple(args.regimes),

@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from benchmark.core.errors import UserError
+from benchmark.core.overrides import parse, shared
 from benchmark.runner import interrupts, provenance, tracking
 from benchmark.studies.theory import experiment
 from benchmark.studies.theory.experiment import CHECKED_FROM_D, TheorySettings, study, width_exponents, worst_errors
@@ -32,9 +33,8 @@ def _parse(argv: list[str]) -> tuple[TheorySettings, argparse.Namespace]:
     ap.add_argument("--distance", type=float, default=d.distance, help="‖w0 − w*‖")
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--out", default="theory", help="folder for theory.png, widths.png, theory.md, theory.csv")
-    ap.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
-    ap.add_argument("--experiment", default="theory")
-    args = ap.parse_args(argv)
+    shared(ap, experiment="theory")
+    args = parse(ap, argv)
     settings = TheorySettings(tuple(args.D), tuple(args.spectrum), tuple(args.eps), args.draws, args.samples,
                               args.alpha, args.spikes, args.spike_scale, args.distance, args.seed)
     return settings, args
