@@ -67,6 +67,13 @@ class Subspace:
     def kind(self) -> str:
         return self.projection.kind
 
+    @property
+    def batch_key(self) -> tuple:
+        """Members with equal keys can be stacked into one batched projection: kind, d, D and whatever
+        shape the projection's kind adds (a completed lottery basis: its rank r, which differs by seed
+        where a trajectory has fewer independent directions than d)."""
+        return (self.kind, self.d, self.D, *getattr(self.projection, "batch_shape", ()))
+
     def weights(self, theta: Tensor) -> Tensor:
         """θ (K, d) -> w (K, D)."""
         if theta.shape != (self.K, self.d):
@@ -87,10 +94,8 @@ def stack(subspaces: list[Subspace]) -> Subspace:
         raise ValueError("stack() needs at least one subspace")
     first = subspaces[0]
     for s in subspaces[1:]:
-        if (s.kind, s.d, s.D) != (first.kind, first.d, first.D):
-            raise ValueError(
-                f"cannot stack {s.kind} (d={s.d}, D={s.D}) with {first.kind} (d={first.d}, D={first.D})"
-            )
+        if s.batch_key != first.batch_key:
+            raise ValueError(f"cannot stack {s.batch_key} with {first.batch_key} (kind, d, D, shape)")
     if len(subspaces) == 1:
         return first
     return Subspace(

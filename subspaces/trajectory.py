@@ -119,6 +119,10 @@ class CompletedBasisProjection:
     def r(self) -> int:
         return self.rows.shape[1]
 
+    @property
+    def batch_shape(self) -> tuple[int]:
+        return (self.r,)  # bases of different rank stack only as separate groups
+
     def _apply(self, g: int, theta: Tensor) -> Tensor:
         """θ (M, d) of members using matrix g -> A θ (M, D)."""
         M, r = theta.shape[0], self.r

@@ -119,3 +119,22 @@ def test_population_false_trains_one_member_at_a_time_with_the_same_results():
     ref = {o.cell.name: o.metrics for o in together}
     for o in alone:
         assert o.metrics["test_acc"] == pytest.approx(ref[o.cell.name]["test_acc"], rel=1e-5, abs=1e-6)
+
+
+def test_lottery_bases_of_different_rank_train_in_one_population():
+    """A seed whose trajectory has fewer independent directions than another's (seen on digits: 328 and
+    330 of 330 snapshots) gives a completed basis of another rank at the same d: both train, each as
+    it would alone."""
+    few = ["methods=[full,lottery_subspace]", "ratios=[1,4]", *OVERRIDES[2:]]
+    cfg, data, flat, cells, preps = _setup(few)
+    r = preps[1].rank
+    preps[1].basis, preps[1].rank = preps[1].basis[:, : r - 2], r - 2
+    members = [c for c in cells if c.method == "lottery_subspace" and c.d > r - 2]
+    assert members and {c.seed for c in members} == {0, 1}
+    together = train_cells(cfg, members, preps, flat, data, on_done=lambda b: None)
+    alone = train_cells(build_config(_raw(few + ["population=false"])), members, preps, flat, data,
+                        on_done=lambda b: None)
+    assert [o.status for o in together] == ["FINISHED"] * len(members)
+    ref = {o.cell.name: o.metrics for o in alone}
+    for o in together:
+        assert o.metrics["test_acc"] == pytest.approx(ref[o.cell.name]["test_acc"], rel=1e-5, abs=1e-6)

@@ -271,9 +271,9 @@ def _train_population(cfg, members, preps, flat, data, on_epoch) -> list[MemberO
     the candidates of a lottery subspace then read their shared basis once per step)."""
     grouped: dict[tuple, list[tuple[Cell, Subspace]]] = defaultdict(list)
     for cell, sub in members:
-        grouped[(sub.kind, sub.d, optimizer_of(cfg, cell.method))].append((cell, sub))
+        grouped[(sub.batch_key, optimizer_of(cfg, cell.method))].append((cell, sub))
     groups, order = [], []
-    for (_, _, optimizer), ms in grouped.items():
+    for (_, optimizer), ms in grouped.items():
         ms = sorted(ms, key=lambda m: m[0].lr)  # stable: equal lrs are one optimizer param group
         groups.append(Group(stack([s for _, s in ms]), tuple(c.lr for c, _ in ms),
                             tuple(data_seed(c.seed) for c, _ in ms), optimizer))
