@@ -27,6 +27,14 @@ def test_paper_models_have_the_papers_parameter_counts(name, shape, D):
     assert FlatModel.of(create_model(name, shape, 10)).D == D
 
 
+def test_conv_width_is_an_option_counted_exactly():
+    """model.channels: one entry per stage (the invariance study's conv family); 8x8 digits pool to 2x2."""
+    conv = lambda c_in, c_out: c_out * c_in * 9 + c_out
+    assert FlatModel.of(create_model("conv2", (1, 8, 8), 10, channels=[4, 8])).D == conv(1, 4) + conv(4, 8) + 8 * 4 * 10 + 10
+    assert FlatModel.of(create_model("conv3", (3, 32, 32), 10, channels=[8, 8, 16])).D == (
+        conv(3, 8) + conv(8, 8) + conv(8, 16) + 16 * 16 * 10 + 10)
+
+
 def _images(n, shape, classes, seed):
     """Learnable toy images: each class brightens its own patch."""
     g = torch.Generator().manual_seed(seed)

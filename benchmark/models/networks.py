@@ -88,15 +88,15 @@ def _conv_avgpool(input_shape, num_classes, channels) -> nn.Module:
 
 
 @register("conv2", ranks={3})
-def conv2(input_shape, num_classes) -> nn.Module:
-    """Conv-2: [16, 32] channels. D = 20,490 on MNIST."""
-    return _conv_avgpool(input_shape, num_classes, (16, 32))
+def conv2(input_shape, num_classes, channels=(16, 32)) -> nn.Module:
+    """Conv-2: [16, 32] channels (`model.channels`, one entry per stage). D = 20,490 on MNIST."""
+    return _conv_avgpool(input_shape, num_classes, tuple(channels))
 
 
 @register("conv3", ranks={3})
-def conv3(input_shape, num_classes) -> nn.Module:
-    """Conv-3: [32, 64, 64] channels. D = 66,570 on CIFAR-10."""
-    return _conv_avgpool(input_shape, num_classes, (32, 64, 64))
+def conv3(input_shape, num_classes, channels=(32, 64, 64)) -> nn.Module:
+    """Conv-3: [32, 64, 64] channels (`model.channels`). D = 66,570 on CIFAR-10."""
+    return _conv_avgpool(input_shape, num_classes, tuple(channels))
 
 
 class _BasicBlock(nn.Module):
