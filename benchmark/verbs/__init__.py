@@ -24,4 +24,8 @@ VERBS = {
              "several tasks packed into nearly orthogonal random subspaces of one network"),
     "architectures": ("benchmark.studies.architectures.cli:main", "[OPTIONS]",
                       "MLP, 1D CNN and transformer at matched D, fine-tuning vs scratch, and text"),
+    "invariance": ("benchmark.studies.invariance.cli:main", "[OPTIONS]",
+                   "d*90 of every method against model size (widths, depths): is it a property of the task?"),
+    "burnin": ("benchmark.studies.burnin.cli:main", "[OPTIONS]",
+               "d*(ε) of the \"_t\" methods against the burn-in time t, beside the anchor w_t alone"),
 }
