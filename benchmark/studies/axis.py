@@ -214,11 +214,42 @@ def to_csv(rows: list[Row], point_column: str) -> str:
     return buf.getvalue()
 
 
-def add_options(ap, out: str) -> None:
-    """The options every axis study takes after its own: more `run` overrides, --out, the store."""
+def add_options(ap, out: str, methods: list[str], presets: dict[str, dict]) -> None:
+    """The options every axis study takes after its own axis: what each point's `run` gets, --out, a preset."""
+    ap.add_argument("--dataset", default="digits", help="every point's dataset (a `run` dataset)")
+    ap.add_argument("--methods", nargs="+", default=methods, help="`run` methods; full, the reference, is always added")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--ratios", type=float, nargs="+", default=[4, 16, 64, 256, 1024],
+                    help="D/d at every point (then one extension wave)")
+    ap.add_argument("--epochs", type=int, default=None, help="every member's budget (default: run's, 30)")
     ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
-                    help="more `run` overrides for every point, e.g. --set epochs=10 dataset.train_size=500")
+                    help="more `run` overrides for every point, e.g. --set lr_grid=[1] dataset.train_size=500")
     ap.add_argument("--out", default=out, help="folder for the report, CSV and plots (default: %(default)s)")
+    ap.add_argument("--preset", default=None, choices=sorted(presets),
+                    help="the paper's scale, for a GPU: its values become the defaults (options given as well win)")
+
+
+def apply_preset(ap, args, presets: dict[str, dict]) -> bool:
+    """Make the chosen preset's values the parser's defaults; True when the arguments must be parsed again."""
+    if args.preset:
+        ap.set_defaults(**presets[args.preset])
+    return bool(args.preset)
+
+
+def common_overrides(args, model: tuple[str, ...] = (), study: list[str] = ()) -> list[str]:
+    """The `run` overrides every point shares, from the options of add_options (the reference `full` added)."""
+    methods = args.methods if "full" in args.methods else ["full", *args.methods]
+    return [f"dataset={args.dataset}", *model, f"methods=[{','.join(methods)}]",
+            f"seeds=[{','.join(map(str, args.seeds))}]", f"ratios=[{','.join(f'{r:g}' for r in args.ratios)}]",
+            *study, *([f"epochs={args.epochs}"] if args.epochs else []), *args.set]
+
+
+def settings_text(verb: str, argv: list[str], args, measured: list[Measured], what: str) -> str:
+    """The report's first line: the command that regenerates it, its settings and the wall time per point."""
+    return (f"Regenerate: `{' '.join(['python -m benchmark', verb, *argv])}`; dataset {args.dataset}{what}, seeds "
+            f"{args.seeds}, D/d {[f'{r:g}' for r in args.ratios]} (and one extension wave), epochs {args.epochs or 30}; "
+            "wall time per point: " + ", ".join(f"{m.point.label} {m.wall_s / 60:.1f} min" for m in measured)
+            + " (members already FINISHED in the store are reused, not retrained).")
 
 
 def execute(verb: str, argv: list[str], args, points: list[Point], common: list[str], fractions: list[float],
