@@ -7,7 +7,8 @@ and lr selection at every t), for the "_t" methods (burn-in affine, the lottery 
 step t, random pruning at w_t). Per method and t, the curve d*(ε) over the target fraction ε of the
 reference's test accuracy (ε = 0.9 is d*90), beside the anchor's own accuracy, w_t alone (θ = 0): where
 the anchor reaches a target by itself, that threshold is the anchor's, not the subspace's, and the
-tables and plots say so. At t = 0 the anchor is w0: burn-in affine is random affine with another draw.
+tables and plots say so. At t = 0 the anchor is w0 and each "_t" method is its w0 method (burn-in affine
+is random affine, the same draw: the same numbers as the invariance study's fc-100x2).
 
 The default: scikit-learn's 8x8 digits (real digits, offline), the default MLP (fc:100x2, D = 17,610),
 t in {0, 4, 16, 64, 256} of the 330-step budget (30 epochs of 11 steps), 3 seeds. Conv-2 on MNIST with a
