@@ -138,7 +138,8 @@ def test_verify_names_a_folder_without_provenance(tmp_path):
 def test_same_machine_compares_what_decides_rounding():
     here = provenance.machine()
     assert provenance.same_machine(here, dict(here)) == []
-    assert provenance.same_machine(here, dict(here, cpu_vector_isa="avx512f")) == ["cpu_vector_isa"]
+    other_isa = "avx2" if here["cpu_vector_isa"] == "avx512f" else "avx512f"  # any value but this machine's
+    assert provenance.same_machine(here, dict(here, cpu_vector_isa=other_isa)) == ["cpu_vector_isa"]
     assert provenance.same_machine(here, dict(here, torch="0.0")) == ["torch"]
 
 
@@ -151,3 +152,8 @@ def test_every_committed_result_records_where_it_came_from(folder):
     assert rec["peak_rss_mb"] and rec["cpu_model"] and "memory_budget_mb" in rec
     if rec.get("verb") in (None, "architectures"):  # populations sized by the budget: it decides the rounding
         assert rec["memory_budget_mb"] > 0
+
+
+def test_the_recorded_command_is_one_a_user_can_type_again():
+    line = provenance.command_line(["run", "preset=mnist5k_lenet5", "tracking.uri=sqlite:////tmp/x/m.db", "out=a b"])
+    assert line == "python -m benchmark run preset=mnist5k_lenet5 'out=a b'"

@@ -166,8 +166,9 @@ def read(folder: Path) -> dict:
 
 
 def command_line(argv: list[str]) -> str:
-    """`python -m benchmark VERB ARGS` as a user would type it again."""
-    return "python -m benchmark " + shlex.join(argv)
+    """`python -m benchmark VERB ARGS` as a user would type it again: without the store it logged to (a
+    tracking.uri override changes no number, and the path it names is rarely on the next machine)."""
+    return "python -m benchmark " + shlex.join(a for a in argv if not a.startswith("tracking.uri="))
 
 
 # --- which code a result depends on ------------------------------------------------------------------
