@@ -157,3 +157,5 @@ def test_every_committed_result_records_where_it_came_from(folder):
 def test_the_recorded_command_is_one_a_user_can_type_again():
     line = provenance.command_line(["run", "preset=mnist5k_lenet5", "tracking.uri=sqlite:////tmp/x/m.db", "out=a b"])
     assert line == "python -m benchmark run preset=mnist5k_lenet5 'out=a b'"
+    for flag in (["--tracking-uri", "sqlite:///t.db"], ["--tracking-uri=sqlite:///t.db"]):  # a study's alias
+        assert provenance.command_line(["theory", "draws=8", *flag, "--out", "o"]) == "python -m benchmark theory draws=8 --out o"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from benchmark.core.determinism import kernel_settings
 from benchmark.core.errors import UserError
+from benchmark.core.overrides import SHARED_FLAGS
 
 FILE = "provenance.json"
 
@@ -166,9 +167,13 @@ def read(folder: Path) -> dict:
 
 
 def command_line(argv: list[str]) -> str:
-    """`python -m benchmark VERB ARGS` as a user would type it again: without the store it logged to (a
-    tracking.uri override changes no number, and the path it names is rarely on the next machine)."""
-    return "python -m benchmark " + shlex.join(a for a in argv if not a.startswith("tracking.uri="))
+    """`python -m benchmark VERB ARGS` as a user would type it again: without the store it logged to, in
+    either spelling (tracking.uri=URI, --tracking-uri URI): it changes no number, and the path it names is
+    rarely on the next machine."""
+    flag = SHARED_FLAGS["tracking.uri"]
+    kept = [a for i, a in enumerate(argv)
+            if a != flag and not a.startswith(("tracking.uri=", flag + "=")) and (i == 0 or argv[i - 1] != flag)]
+    return "python -m benchmark " + shlex.join(kept)
 
 
 # --- which code a result depends on ------------------------------------------------------------------
