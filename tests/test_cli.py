@@ -455,3 +455,51 @@ def test_every_key_is_defined_once_in_the_schema_and_listed():
     from benchmark.training.loop import TrainConfig
 
     assert TrainConfig().epochs == schema.Schema().epochs == _raw([])["epochs"] == 30
+
+
+@pytest.mark.slow
+def test_sigkill_mid_population_the_rerun_marks_what_was_left_running_and_matches_an_unkilled_run(tmp_path):
+    """SIGKILL cannot be caught: the killed invocation leaves its parent and its population RUNNING. The
+    next invocation with the same config marks them KILLED (with the reason), trains them again and says
+    so; its leaderboard is the one an unkilled run writes."""
+    import signal
+    import time
+
+    from benchmark.runner import tracking
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    args = ["run", "methods=[full,random_affine,random_pruning]", "ratios=[4,16]", "seeds=[0,1]", "epochs=4",
+            "dataset.train_size=1024", "lr_grid=[1]", "extension.enabled=false", "quantize_bits=[]"]
+    client, _ = tracking.open_store(uri, "mnist1d-mlp")
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=tmp_path,
+                            env=dict(os.environ, MLFLOW_TRACKING_URI=uri),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    exp = client.get_experiment_by_name("mnist1d-mlp").experiment_id
+    member = lambda r: "mlflow.parentRunId" in r.data.tags
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        status = {r.info.status for r in client.search_runs([exp]) if member(r)}
+        if {"FINISHED", "RUNNING"} <= status:  # the reference is done, the next population in flight
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    left = [r for r in client.search_runs([exp]) if r.info.status == "RUNNING"]
+    assert proc.returncode == -signal.SIGKILL and len([r for r in left if member(r)]) >= 1 and len(left) >= 2
+    finished = [r for r in client.search_runs([exp]) if member(r) and r.info.status == "FINISHED"]
+
+    rerun = _cli([*args, f"out={tmp_path}/rerun"], tmp_path, uri=uri)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    n = len([r for r in left if member(r)])
+    assert f"{n} member(s) of this config were left RUNNING by an invocation that did not end" in rerun.stdout
+    assert f"({len(finished)} reused)" in rerun.stdout and finished
+    after = {r.info.run_id: r for r in client.search_runs([exp])}
+    assert not [r for r in after.values() if r.info.status == "RUNNING"]
+    for r in left:  # the members and their parent, each with the reason
+        assert after[r.info.run_id].info.status == "KILLED"
+        assert "trained again under" in after[r.info.run_id].data.tags["dofbench.killed_reason"]
+
+    clean = _cli([*args, f"out={tmp_path}/clean"], tmp_path, uri=f"sqlite:///{tmp_path}/clean.db")
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    for name in ("leaderboard.csv", "findings.json"):
+        assert (tmp_path / "rerun" / name).read_text() == (tmp_path / "clean" / name).read_text(), name

@@ -1,6 +1,7 @@
 """The grid runner: methods x ratios x seeds, all at exactly matched d = round(D / r)."""
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -22,6 +23,7 @@ from benchmark.methods import (
     preparing,
     principal_dims,
 )
+from benchmark.runner.memory import activation_floats, default_memory_budget, evaluation_batch, tensor_bytes, training_bytes
 from benchmark.training.loop import Group, PopulationResult, train_population
 from benchmark.training.prep import Preparation, data_seed
 from subspaces import FlatModel, Subspace, stack
@@ -149,57 +151,6 @@ def member_hash(cfg: RunConfig, cell: Cell, prep_plan: dict | None = None) -> st
     return cfg.hash(cell.method, cell.ratio, cell.seed, cell.lr, part)
 
 
-def tensor_bytes(obj, seen: set | None = None) -> int:
-    """Bytes held by the tensors among a dataclass's fields (one level deep, plus nested projections).
-
-    seen: storages already counted (their data pointers); a tensor sharing one, e.g. the lottery basis
-    every candidate lr of a seed uses, costs nothing again. Updated in place."""
-    seen = set() if seen is None else seen
-    total = 0
-    for value in vars(obj).values():
-        if isinstance(value, torch.Tensor):
-            key = (value.untyped_storage().data_ptr(), value.device)
-            if key not in seen:
-                seen.add(key)
-                total += value.untyped_storage().nbytes()
-        elif hasattr(value, "__dataclass_fields__"):
-            total += tensor_bytes(value, seen)
-    return total
-
-
-def training_bytes(flat: FlatModel, d: int, batch_size: int, activation_floats: int) -> int:
-    """What training one member adds beyond its subspace: θ with its grad and two Adam moments,
-    W and its gradient (and a copy in the backward), and the batch's activations kept for backward."""
-    return 4 * (4 * d + 3 * flat.D + 3 * batch_size * activation_floats)
-
-
-def activation_floats(flat: FlatModel, data: Splits) -> int:
-    """Floats of every module output per example (one forward with hooks)."""
-    total = [0]
-    hooks = [m.register_forward_hook(lambda mod, inp, out: total.__setitem__(0, total[0] + out[0].numel()))
-             for m in flat.module.modules() if not list(m.children())]
-    try:
-        with torch.no_grad():
-            flat.module(data.x_train[:1].to(data.y_train.device))
-    finally:
-        for h in hooks:
-            h.remove()
-    return total[0]
-
-
-def default_memory_budget(device: torch.device) -> int:
-    """Bytes a population may use: 70% of the GPU's free memory, or 40% of available RAM (at most 8 GiB)."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(0.7 * free)
-    try:
-        with open("/proc/meminfo") as f:
-            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
-        return int(min(8 * 2**30, 0.4 * info["MemAvailable"]))
-    except (OSError, KeyError, ValueError):
-        return 4 * 2**30
-
-
 def train_cells(
     cfg: RunConfig,
     cells: list[Cell],
@@ -233,7 +184,9 @@ def train_cells(
         if pending:
             if on_start:
                 on_start([c for c, _ in pending])
-            done = _train_population(cfg, pending, preps, flat, data, on_epoch)
+            eval_batch = evaluation_batch(len(pending), per_example, budget, used, cfg.train.batch_size,
+                                          cfg.train.eval_batch_size)
+            done = _train_population(cfg, pending, preps, flat, data, on_epoch, eval_batch)
             outcomes.extend(done)
             on_done(done)
         pending, used = [], 0
@@ -266,9 +219,10 @@ def never_pruned(cfg: RunConfig, flat) -> int:
     return sum(sl.stop - sl.start for sl, shape in zip(flat.slices, flat.shapes) if len(shape) <= 1)
 
 
-def _train_population(cfg, members, preps, flat, data, on_epoch) -> list[MemberOutcome]:
+def _train_population(cfg, members, preps, flat, data, on_epoch, eval_batch: int) -> list[MemberOutcome]:
     """One population: members of one kind and one d share a batched kernel call (whatever their lr:
-    the candidates of a lottery subspace then read their shared basis once per step)."""
+    the candidates of a lottery subspace then read their shared basis once per step). eval_batch:
+    examples per evaluation forward (memory.evaluation_batch), so that evaluation fits the budget too."""
     grouped: dict[tuple, list[tuple[Cell, Subspace]]] = defaultdict(list)
     for cell, sub in members:
         grouped[(sub.batch_key, optimizer_of(cfg, cell.method))].append((cell, sub))
@@ -279,7 +233,8 @@ def _train_population(cfg, members, preps, flat, data, on_epoch) -> list[MemberO
                             tuple(data_seed(c.seed) for c, _ in ms), optimizer))
         order += [(c, s) for c, s in ms]
     K = len(order)
-    result = train_population(flat, groups, data, cfg.train,
+    train = dataclasses.replace(cfg.train, eval_batch_size=eval_batch)
+    result = train_population(flat, groups, data, train,
                               on_epoch=(lambda e: on_epoch(e, K)) if on_epoch else None, quantize_bits=cfg.quantize_bits)
     fixed = never_pruned(cfg, flat)
     return [_outcome(c, k, result, preps, K, layer_metrics(flat, sub, result.weights[k]), fixed, cfg.quantize_bits)

@@ -21,7 +21,6 @@ from benchmark.runner.extension import plan_extension
 from benchmark.runner.grid import (
     Cell,
     MemberOutcome,
-    default_memory_budget,
     member_hash,
     member_params,
     never_pruned,
@@ -30,6 +29,7 @@ from benchmark.runner.grid import (
     preparation_plan,
     train_cells,
 )
+from benchmark.runner.memory import check_fits, default_memory_budget, resident_mb
 from benchmark.runner.prep_cache import shared_preparation
 from benchmark.training.loop import steps_per_epoch
 from benchmark.training.prep import STAGES, Preparation, init_weights
@@ -64,9 +64,12 @@ def run(cfg: RunConfig, out=None, sweep=None, job_name: str | None = None, comma
     planned = plan(cfg, flat.D, flat)  # every bad value is caught before the store is touched
     check_burn_in(cfg, len(data.y_train))
     check_prunable(cfg, flat, planned)
+    memory_note = check_fits(cfg.memory_budget_mb, flat, data, [c.d for c in planned], cfg.train.batch_size, device)
     uri = tracking.resolve_uri(cfg.tracking_uri)
     client, exp_id = tracking.open_store(uri, cfg.experiment_name)  # and a bad store before any training
     say(describe(cfg, data, flat.D, device))
+    if memory_note:
+        say(memory_note)
     job = Job(cfg, data, flat, make_module, device, tracking.Recorder(client, exp_id), uri, say, out, meter)
     meter.lap("setup")
     status = "FAILED"
@@ -118,7 +121,8 @@ def describe(cfg: RunConfig, data, D: int, device) -> str:
     full_steps = cfg.train.epochs * steps_per_epoch(len(data.y_train), cfg.train.batch_size)
     return "\n".join([
         f"{data.describe()}\nmodel {cfg.model['name']}: D = {D:,} trainable scalars; device {device}; "
-        f"budget {cfg.train.epochs} epochs = {full_steps:,} steps of batch {cfg.train.batch_size} for every member",
+        f"budget {cfg.train.epochs} epochs = {full_steps:,} steps of batch {cfg.train.batch_size} for every member; "
+        f"populations within memory_budget_mb = {cfg.memory_budget_mb:,.0f} MiB, training and evaluation",
         "d per ratio: " + ", ".join(f"D/d={r:g} -> d={dim_for_ratio(D, r):,}" for r in cfg.ratios),
         f"{len(cfg.lr_grid)} candidate lr per (method, ratio), chosen on validation: lr x {list(cfg.lr_grid)}"])
 
@@ -134,6 +138,7 @@ class Job:
         self.meter = meter or provenance.StageMeter()  # wall time and peak resident memory per stage
         self.D = flat.D
         self.outcomes: list[MemberOutcome] = []  # trained in this invocation
+        self.resident: list[float] = []  # resident MiB after each population: flat unless something leaks
         self.reused: list[dict] = []  # records of members FINISHED earlier with the same config_hash
         self.times: dict[str, float] = {}
         self.prep_plan: dict | None = None
@@ -233,7 +238,9 @@ class Job:
                 tracking.log_values(client, r["run_id"], tags={"selected": str(r["selected"]).lower()})
         lb = publish(client, parent, self.records(), cfg.dataset["name"], cfg.model["name"])
         tracking.log_values(client, parent, metrics={"wall_time_s": times["total_s"], "prep_time_s": times["prep_s"],
-                                                     **{f"time.{k}": v for k, v in times.items()}})
+                                                     **{f"time.{k}": v for k, v in times.items()},
+                                                     **{f"peak_rss_mb.{k}": v for k, v in self.meter.peak_rss_mb.items()}},
+                            curves={"resident_mb": self.resident} if self.resident else None)
         say(f"\nleaderboard (test accuracy mean ± std over {len(cfg.seeds)} seed(s) of each cell's lr selected on "
             f"validation; ranked by D/d*90):\n{to_text(lb)}")
         for o in self.outcomes:
@@ -290,6 +297,10 @@ class Job:
         (those are reused: recorded, listed on the parent, not trained again)."""
         cfg = self.cfg
         hashes = {c: member_hash(cfg, c, self.prep_plan) for c in cells}
+        killed = self.recorder.abandoned(set(hashes.values()))
+        if killed:
+            self.say(f"{len(killed)} member(s) of this config were left RUNNING by an invocation that did not end "
+                     f"(parent run(s) {', '.join(sorted({p for _, p in killed}))}): marked KILLED and trained again")
         finished = {} if cfg.force else finished_members(cfg.experiment_name, set(hashes.values()), self.uri)
         again = [dict(finished[hashes[c]], num_classes=self.data.num_classes) for c in cells if hashes[c] in finished]
         if again:
@@ -320,6 +331,7 @@ class Job:
 
     def done(self, outcomes: list[MemberOutcome]) -> None:
         self.outcomes.extend(outcomes)  # before logging: if the store fails, the numbers are still reported
+        self.resident.append(resident_mb())
         for o in outcomes:
             if o.cell not in self.recorder.running:  # failed while its subspace was built: a population of its own
                 self.recorder.start([o.cell], self.params)

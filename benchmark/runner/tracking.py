@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import time
 from contextlib import contextmanager
 
@@ -174,6 +175,25 @@ def ui_command(uri: str) -> str:
 PROVENANCE = "provenance.json"  # on the parent run: what `reproduce` replays
 
 
+HOST_TAG, PID_TAG, KILLED_TAG = "dofbench.host", "dofbench.pid", "dofbench.killed_reason"
+
+
+def _alive(tags: dict) -> bool:
+    """Whether the invocation that opened a parent run with these tags still runs (only knowable on its host)."""
+    if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+        return False
+    pid = int(tags[PID_TAG])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
 class Recorder:
     """One invocation's runs in the store: its parent, and its members, which exist (RUNNING) while they
     train so that an interrupt can mark them KILLED, then end FINISHED or FAILED. The parent's
@@ -188,6 +208,7 @@ class Recorder:
         self.provenance: dict = {"populations": [], "prep_batches": []}
 
     def open(self, name: str, parent_id: str | None, tags: dict, params: dict, metrics: dict, config: str) -> str:
+        tags = {**tags, HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}  # who is alive: see abandoned()
         with interrupts.deferred():  # an interrupt here lands after `parent` is known
             self.parent = start_run(self.client, self.exp_id, name, parent_id=parent_id, tags=tags)
         log_values(self.client, self.parent, params=params, metrics=metrics)
@@ -217,6 +238,35 @@ class Recorder:
                 [self.exp_id], f"tags.mlflow.parentRunId = '{self.parent}' and attributes.status = 'RUNNING'")
             for child in set(self.running.values()) | {r.info.run_id for r in stray}:
                 end_run(self.client, child, "KILLED")
+
+    def abandoned(self, hashes: set[str]) -> list[tuple[str, str]]:
+        """Mark KILLED what an earlier invocation of this config left RUNNING and is no longer alive to end
+        (SIGKILL, the OOM killer, a power cut cannot be caught): its parent and every member still RUNNING
+        under it, one killed before its params were logged included. An invocation counts as this config's
+        where one of its RUNNING members has one of these config hashes; one still alive on this host (its
+        pid) is left alone. Returns [(member run id, parent run id)] of the members marked."""
+        running = self.client.search_runs([self.exp_id], "attributes.status = 'RUNNING'", max_results=50_000)
+        children: dict[str, list] = {}
+        for run in running:
+            parent = run.data.tags.get("mlflow.parentRunId")
+            if parent and parent != self.parent:
+                children.setdefault(parent, []).append(run)
+        marked = []
+        for parent, runs in children.items():
+            if not any(r.data.params.get("config_hash") in hashes for r in runs):
+                continue
+            if _alive(self.client.get_run(parent).data.tags):
+                continue
+            for r in runs:
+                end_run(self.client, r.info.run_id, "KILLED")
+                self.client.set_tag(r.info.run_id, KILLED_TAG, "left RUNNING by an invocation that did not end; "
+                                                               f"trained again under {self.parent}")
+                marked.append((r.info.run_id, parent))
+            if self.client.get_run(parent).info.status == "RUNNING":
+                end_run(self.client, parent, "KILLED")
+                self.client.set_tag(parent, KILLED_TAG, "did not end (killed); its unfinished members were "
+                                                        f"marked KILLED and trained again under {self.parent}")
+        return marked
 
     def close(self, status: str) -> None:
         if self.parent is None:

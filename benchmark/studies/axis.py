@@ -33,7 +33,7 @@ from benchmark.core.errors import UserError
 from benchmark.data.registry import load_dataset
 from benchmark.runner import interrupts, provenance, tracking
 from benchmark.runner.context import resolve_device
-from benchmark.runner.grid import default_memory_budget
+from benchmark.runner.memory import default_memory_budget
 from benchmark.runner.run import check_burn_in, run
 from benchmark.runner.sweep import Sweep
 from leaderboards import build

@@ -16,7 +16,7 @@ from benchmark.data.registry import load_dataset
 from benchmark.data.text import unigram_bits
 from benchmark.runner import provenance, tracking
 from benchmark.runner.context import resolve_device
-from benchmark.runner.grid import default_memory_budget
+from benchmark.runner.memory import default_memory_budget
 from benchmark.runner.run import run
 from benchmark.studies.architectures import experiment
 from benchmark.studies.architectures.experiment import (
