@@ -1,0 +1,149 @@
+"""A network linearized at w0 under a squared loss: exactly a quadratic, so its threshold dimension can
+be predicted (cones.py) and measured (quadratic.py) without training.
+
+    f_lin(w; x) = f(w0; x) + J(x) (w − w0),       J = ∂f/∂w at w0: (N·C, D) over N examples, C outputs
+    L(w) = 1/(2N) Σ_n ‖f_lin(w; x_n) − y_n‖²        (y_n one-hot)
+
+is a quadratic whose Hessian is the Gauss–Newton matrix H = JᵀJ / N (the NTK regime: no second-order
+term of f survives the linearization). With r0 = Y − f(w0) (N·C,), b = Jᵀ r0 / N and H = V Λ Vᵀ,
+in the rotated coordinates z = Vᵀ(w − w0)
+
+    L = ½ Σ_{λ_i > 0} λ_i (z_i − z*_i)² + L_min,    z*_i = (Vᵀb)_i / λ_i,
+    L_min = ‖r0‖² / (2N) − ½ Σ_{λ_i > 0} (Vᵀb)_i² / λ_i   (what no w reaches below; 0 when J has rank N·C)
+
+a diagonal `Quadratic` starting at z = 0, plus a constant. A Haar-random d-dimensional subspace through
+w0 is rotation invariant, so the success probability P_s(d, ε) of the network and every cone size are
+those of that diagonal quadratic in D dimensions, D − r of them flat (λ = 0, r the rank of J). The cone
+of the sub-level set is then C_r × R^{D−r}, statistical dimensions add, and the predicted threshold is
+
+    d(ε) = D − δ(C) = r − δ(C_r),    C_r = cone of {z : ½ Σ λ (z − z*)² <= ε − L_min} in R^r.
+
+Everything is float64: eigenvalues below `RANK_TOL` x λ_max are counted as flat (they are J's rounding).
+Gradient flow from w0 has a closed form in the same coordinates, z(t) = z* (1 − e^{−λt}), which gives the
+loss at which the linearized network reaches an accuracy (`flow_loss_at_accuracy`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.func import jacrev, vmap
+
+from subspaces.flat import FlatModel
+from subspaces.theory.quadratic import Quadratic
+
+RANK_TOL = 1e-10  # relative to λ_max: below it an eigenvalue of JᵀJ is float64 rounding, not curvature
+
+
+def jacobian(flat: FlatModel, w0: Tensor, x: Tensor, chunk: int = 256) -> Tensor:
+    """J = ∂f(w0; x)/∂w in float64: x (N, ...) -> (N·C, D), row n·C + c the gradient of example n's output c.
+
+    Per-example Jacobians (vmap over examples of jacrev), `chunk` examples at a time: N·C·D floats in all.
+    The model's buffers, if any, stay as they are (eval-mode statistics)."""
+    w = w0.detach().to(torch.float64)
+
+    def one(x1: Tensor) -> Tensor:
+        return jacrev(lambda v: flat(v, x1[None].to(torch.float64))[0])(w)  # (C, D)
+
+    module = flat.module.to(torch.float64)  # functional_call takes w's dtype; the buffers must follow
+    try:
+        rows = [vmap(one)(x[i : i + chunk]).reshape(-1, w.numel()) for i in range(0, len(x), chunk)]
+    finally:
+        module.to(torch.float32)
+    return torch.cat(rows)
+
+
+def outputs(flat: FlatModel, w0: Tensor, x: Tensor) -> Tensor:
+    """f(w0; x) in float64, (N, C)."""
+    module = flat.module.to(torch.float64)
+    try:
+        with torch.no_grad():
+            return flat(w0.detach().to(torch.float64), x.to(torch.float64))
+    finally:
+        module.to(torch.float32)
+
+
+@dataclass(frozen=True)
+class Linearized:
+    """The squared loss of f_lin in H's eigenbasis: `quadratic` (D dims, z from 0, zeros beyond the rank)
+    plus `floor` = L_min. basis: V (D, D), columns ordered as quadratic's eigenvalues (largest first)."""
+
+    quadratic: Quadratic
+    floor: float
+    rank: int
+    N: int
+    basis: Tensor
+
+    @property
+    def D(self) -> int:
+        return self.quadratic.D
+
+    @property
+    def initial_loss(self) -> float:
+        """L(w0) = ‖r0‖² / (2N)."""
+        return self.quadratic.initial_loss + self.floor
+
+    def curved(self) -> Quadratic:
+        """The rank-r part (λ > 0), where the cone C_r lives."""
+        q, r = self.quadratic, self.rank
+        return Quadratic(q.eigenvalues[:r], q.w_star[:r], q.w0[:r])
+
+
+def linearize(J: Tensor, targets: Tensor, initial: Tensor) -> Linearized:
+    """J (N·C, D), targets and initial outputs (N, C) -> the quadratic of 1/(2N) ‖f0 + J(w − w0) − Y‖²."""
+    N = targets.shape[0]
+    J = J.to(torch.float64)
+    r0 = (targets.to(torch.float64) - initial.to(torch.float64)).reshape(-1)
+    lam, V = torch.linalg.eigh(J.T @ J / N)  # ascending
+    lam, V = lam.flip(0), V.flip(1)
+    b = V.T @ (J.T @ r0) / N
+    keep = lam > RANK_TOL * float(lam[0])
+    rank = int(keep.sum())
+    lam = torch.where(keep, lam, torch.zeros_like(lam))
+    z_star = torch.where(keep, b / torch.where(keep, lam, torch.ones_like(lam)), torch.zeros_like(b))
+    explained = 0.5 * float((lam * z_star**2).sum())
+    floor = max(0.0, float(r0 @ r0) / (2 * N) - explained)
+    return Linearized(Quadratic(lam, z_star, torch.zeros_like(lam)), floor, rank, N, V)
+
+
+def one_hot(y: Tensor, classes: int) -> Tensor:
+    """(N,) labels -> (N, C) float64 one-hot targets."""
+    return torch.nn.functional.one_hot(y.long(), classes).to(torch.float64)
+
+
+def flow(lin: Linearized, t: Tensor) -> Tensor:
+    """z(t) = z* (1 − e^{−λ t}) of gradient flow on L from w0: t (T,) -> (T, D)."""
+    q = lin.quadratic
+    return q.w_star * -torch.expm1(-q.eigenvalues * t[:, None])
+
+
+def flow_loss(lin: Linearized, t: Tensor) -> Tensor:
+    """L(z(t)) along gradient flow, (T,): ½ Σ λ z*² e^{−2λt} + L_min."""
+    q = lin.quadratic
+    return 0.5 * (q.eigenvalues * q.w_star**2 * torch.exp(-2 * q.eigenvalues * t[:, None])).sum(-1) + lin.floor
+
+
+def flow_loss_at_accuracy(lin: Linearized, J_eval: Tensor, initial_eval: Tensor, y_eval: Tensor, target: float,
+                          times: int = 400) -> tuple[float, float]:
+    """(ε, accuracy): the training loss at the first time gradient flow's predictions on the evaluation
+    set reach `target` accuracy (argmax of f0 + J_eval V z(t); t log-spaced over 12 decades around 1/λ),
+    or (L_min, best accuracy reached) when it never does. J_eval (M·C, D), initial_eval (M, C), y_eval (M,)."""
+    q = lin.quadratic
+    M, C = initial_eval.shape
+    P = J_eval.to(torch.float64) @ lin.basis  # (M·C, D): the eval outputs per rotated coordinate
+    lam_max = float(q.eigenvalues[0])
+    lam_min = float(q.eigenvalues[lin.rank - 1]) if lin.rank else lam_max
+    t = torch.logspace(math.log10(0.01 / lam_max), math.log10(100 / lam_min), times, dtype=torch.float64)
+    best = (lin.floor, 0.0)
+    for i in range(0, times, 50):
+        ts = t[i : i + 50]
+        out = initial_eval.to(torch.float64)[None] + (flow(lin, ts) @ P.T).reshape(len(ts), M, C)
+        acc = (out.argmax(-1) == y_eval[None].to(out.device)).to(torch.float64).mean(-1)
+        hit = torch.nonzero(acc >= target)
+        if hit.numel():
+            k = int(hit[0])
+            return float(flow_loss(lin, ts[k : k + 1])[0]), float(acc[k])
+        best = (lin.floor, max(best[1], float(acc.max())))
+    return best
