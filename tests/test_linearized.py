@@ -23,7 +23,7 @@ def _network(n: int, seed: int = 0):
 
 
 def test_the_jacobian_rows_are_the_gradients_of_each_output():
-    flat, x, y, J, f0, _ = _network(6)
+    flat, x, _, J, _, _ = _network(6)
     assert J.shape == (60, flat.D) and J.dtype == torch.float64
     w = flat.flatten().requires_grad_(True)
     out = flat(w, x[2:3])[0, 7]
@@ -34,7 +34,7 @@ def test_the_jacobian_rows_are_the_gradients_of_each_output():
 
 @pytest.mark.parametrize("n", [60, 30])  # N·C = 600 > D (a floor L_min > 0), and 300 < D (D − r flat directions)
 def test_the_rotated_quadratic_is_the_linearized_squared_loss(n):
-    flat, x, y, J, f0, lin = _network(n)
+    flat, _, y, J, f0, lin = _network(n)
     Y = L.one_hot(y, 10)
     assert 0 < lin.rank <= min(n * 10, flat.D)
     assert lin.initial_loss == pytest.approx(float(((Y - f0) ** 2).sum()) / (2 * n), rel=1e-10)
@@ -71,7 +71,7 @@ def test_the_predicted_threshold_is_within_two_percent_of_D_of_the_measured_one(
 
 
 def test_gradient_flow_reaches_an_accuracy_at_a_loss_between_the_floor_and_the_start():
-    flat, x, y, J, f0, lin = _network(30)
+    _, _, y, J, f0, lin = _network(30)
     t = torch.logspace(-3, 6, 50, dtype=torch.float64)
     losses = L.flow_loss(lin, t)
     assert bool((losses[1:] <= losses[:-1] + 1e-12).all())  # gradient flow never climbs

@@ -25,6 +25,7 @@ loss at which the linearized network reaches an accuracy (`flow_loss_at_accuracy
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +38,18 @@ from subspaces.theory.quadratic import Quadratic
 RANK_TOL = 1e-10  # relative to λ_max: below it an eigenvalue of JᵀJ is float64 rounding, not curvature
 
 
+@contextmanager
+def _float64(flat: FlatModel):
+    """The module in float64 for the block (functional_call takes w's dtype; the buffers must follow),
+    then back in the dtype it had."""
+    dtype = next(iter(flat.module.parameters())).dtype
+    flat.module.to(torch.float64)
+    try:
+        yield
+    finally:
+        flat.module.to(dtype)
+
+
 def jacobian(flat: FlatModel, w0: Tensor, x: Tensor, chunk: int = 256) -> Tensor:
     """J = ∂f(w0; x)/∂w in float64: x (N, ...) -> (N·C, D), row n·C + c the gradient of example n's output c.
 
@@ -47,22 +60,14 @@ def jacobian(flat: FlatModel, w0: Tensor, x: Tensor, chunk: int = 256) -> Tensor
     def one(x1: Tensor) -> Tensor:
         return jacrev(lambda v: flat(v, x1[None].to(torch.float64))[0])(w)  # (C, D)
 
-    module = flat.module.to(torch.float64)  # functional_call takes w's dtype; the buffers must follow
-    try:
-        rows = [vmap(one)(x[i : i + chunk]).reshape(-1, w.numel()) for i in range(0, len(x), chunk)]
-    finally:
-        module.to(torch.float32)
-    return torch.cat(rows)
+    with _float64(flat):
+        return torch.cat([vmap(one)(x[i : i + chunk]).reshape(-1, w.numel()) for i in range(0, len(x), chunk)])
 
 
 def outputs(flat: FlatModel, w0: Tensor, x: Tensor) -> Tensor:
     """f(w0; x) in float64, (N, C)."""
-    module = flat.module.to(torch.float64)
-    try:
-        with torch.no_grad():
-            return flat(w0.detach().to(torch.float64), x.to(torch.float64))
-    finally:
-        module.to(torch.float32)
+    with _float64(flat), torch.no_grad():
+        return flat(w0.detach().to(torch.float64), x.to(torch.float64))
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ def flow_loss(lin: Linearized, t: Tensor) -> Tensor:
 def flow_loss_at_accuracy(lin: Linearized, J_eval: Tensor, initial_eval: Tensor, y_eval: Tensor, target: float,
                           times: int = 400) -> tuple[float, float]:
     """(ε, accuracy): the training loss at the first time gradient flow's predictions on the evaluation
-    set reach `target` accuracy (argmax of f0 + J_eval V z(t); t log-spaced over 12 decades around 1/λ),
+    set reach `target` accuracy (argmax of f0 + J_eval V z(t); t log-spaced from 0.01/λ_max to 100/λ_min),
     or (L_min, best accuracy reached) when it never does. J_eval (M·C, D), initial_eval (M, C), y_eval (M,)."""
     q = lin.quadratic
     M, C = initial_eval.shape
