@@ -119,7 +119,7 @@ def _grid_ratios(rows) -> set[float]:
     return set.intersection(*sets) if sets else set()
 
 
-def _largest_tested_d(row: dict[str, str]) -> float | None:
+def largest_tested_d(row: dict[str, str]) -> float | None:
     """The largest d a leaderboard row tested (D / the smallest ratio with an accuracy)."""
     D = _num(row.get("D"))
     ratios = [_num(c[len("acc_mean_r"):]) for c, v in row.items() if c.startswith("acc_mean_r") and v not in ("", None)]
@@ -137,7 +137,7 @@ def compare_csv(file: str, old_text: str, new_text: str, band: Band | None) -> l
     grid = _grid_ratios(old.values()) if file == "leaderboard.csv" else set()
     for k in (k for k in old if k in new):
         a, b = old[k], new[k]
-        largest = _largest_tested_d(a) if file == "leaderboard.csv" else None
+        largest = largest_tested_d(a) if file == "leaderboard.csv" else None
         for col in dict.fromkeys([*a, *b]):
             va, vb = a.get(col, ""), b.get(col, "")
             if va == vb:

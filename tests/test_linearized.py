@@ -72,10 +72,17 @@ def test_the_predicted_threshold_is_within_two_percent_of_D_of_the_measured_one(
 
 def test_gradient_flow_reaches_an_accuracy_at_a_loss_between_the_floor_and_the_start():
     _, _, y, J, f0, lin = _network(30)
-    t = torch.logspace(-3, 6, 50, dtype=torch.float64)
-    losses = L.flow_loss(lin, t)
+    f = lin.flow()
+    t = torch.logspace(-5, 6, 50, dtype=torch.float64)
+    losses = L.flow_loss(f, t)
     assert bool((losses[1:] <= losses[:-1] + 1e-12).all())  # gradient flow never climbs
-    eps, acc = L.flow_loss_at_accuracy(lin, J, f0, y, target=0.9)
-    assert acc >= 0.9 and lin.floor <= eps < lin.initial_loss  # 30 examples, 442 weights: it fits them
-    eps, acc = L.flow_loss_at_accuracy(lin, J, f0, y, target=1.01)  # never reached: the best it got
-    assert eps == lin.floor and acc == pytest.approx(1.0)
+    assert float(losses[0]) == pytest.approx(lin.initial_loss, rel=1e-3) and float(losses[-1]) == pytest.approx(lin.floor, abs=1e-9)
+    # the flow's loss is the linearized network's at w0 + B z(t)
+    z = L.flow(f, t[20:21])[0]
+    direct = float(((f0.reshape(-1) + J @ (f.basis @ z) - L.one_hot(y, 10).reshape(-1)) ** 2).sum()) / 60
+    assert float(losses[20]) == pytest.approx(direct, rel=1e-9)
+    losses, accs = L.flow_accuracy(f, J @ f.basis, f0, y)
+    eps, acc, best = L.loss_at_accuracy(losses, accs, 0.9)
+    assert best == pytest.approx(1.0)  # 30 examples, 442 weights: it fits them
+    assert acc >= 0.9 and lin.floor <= eps < lin.initial_loss
+    assert float(accs[0]) < 0.5  # it starts near chance

@@ -25,6 +25,8 @@ PAIRS = {
                    ["models=[fc:10x1,conv:4-8]", "seeds=[0]", "ratios=[4,16]", "set=[epochs=2]", "tracking.experiment=e"]),
     "burnin": (["--t", "0", "16", "--fractions", "0.5", "0.9", "--model", "fc:10x1", "--out", "o"],
                ["t=[0,16]", "fractions=[0.5,0.9]", "model=fc:10x1", "out=o"]),
+    "predict": (["--models", "fc:10x1", "--eps", "0.3", "0.5", "--route", "slq", "--out", "o"],
+                ["models=[fc:10x1]", "eps=[0.3,0.5]", "route=slq", "out=o"]),
     "bench": (["--kind", "population", "--json", "--device", "cpu", "--population-k", "1,2"],
               ["kind=population", "json=true", "device=cpu", "population_k=1,2"]),
     "leaderboard": (["--experiment", "e", "--out", "o", "--format", "md", "--tracking-uri", "u"],

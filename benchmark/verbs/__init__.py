@@ -28,4 +28,6 @@ VERBS = {
                    "d*90 of every method against model size (widths, depths): is it a property of the task?"),
     "burnin": ("benchmark.studies.burnin.cli:main", "[OPTIONS]",
                "d*(ε) of the \"_t\" methods against the burn-in time t, beside the anchor w_t alone"),
+    "predict": ("benchmark.studies.predict.cli:main", "[OVERRIDES...] [OPTIONS]",
+                "predict random-affine d*90 from the curvature at w0 (linearized network), training nothing"),
 }

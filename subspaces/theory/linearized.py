@@ -20,7 +20,7 @@ of the sub-level set is then C_r × R^{D−r}, statistical dimensions add, and t
 
 Everything is float64: eigenvalues below `RANK_TOL` x λ_max are counted as flat (they are J's rounding).
 Gradient flow from w0 has a closed form in the same coordinates, z(t) = z* (1 − e^{−λt}), which gives the
-loss at which the linearized network reaches an accuracy (`flow_loss_at_accuracy`).
+loss at which the linearized network reaches an accuracy (`flow_accuracy`, `loss_at_accuracy`).
 """
 from __future__ import annotations
 
@@ -73,13 +73,14 @@ def outputs(flat: FlatModel, w0: Tensor, x: Tensor) -> Tensor:
 @dataclass(frozen=True)
 class Linearized:
     """The squared loss of f_lin in H's eigenbasis: `quadratic` (D dims, z from 0, zeros beyond the rank)
-    plus `floor` = L_min. basis: V (D, D), columns ordered as quadratic's eigenvalues (largest first)."""
+    plus `floor` = L_min. basis: V (D, D), columns ordered as quadratic's eigenvalues (largest first); None
+    where the quadratic was estimated without eigenvectors (slq.py)."""
 
     quadratic: Quadratic
     floor: float
     rank: int
     N: int
-    basis: Tensor
+    basis: Tensor | None
 
     @property
     def D(self) -> int:
@@ -89,6 +90,11 @@ class Linearized:
     def initial_loss(self) -> float:
         """L(w0) = ‖r0‖² / (2N)."""
         return self.quadratic.initial_loss + self.floor
+
+    def flow(self) -> Flow:
+        """Gradient flow in H's eigenbasis (the curved directions)."""
+        r = self.rank
+        return Flow(self.quadratic.eigenvalues[:r], self.quadratic.w_star[:r], self.basis[:, :r], self.floor)
 
     def curved(self) -> Quadratic:
         """The rank-r part (λ > 0), where the cone C_r lives."""
@@ -118,37 +124,46 @@ def one_hot(y: Tensor, classes: int) -> Tensor:
     return torch.nn.functional.one_hot(y.long(), classes).to(torch.float64)
 
 
-def flow(lin: Linearized, t: Tensor) -> Tensor:
-    """z(t) = z* (1 − e^{−λ t}) of gradient flow on L from w0: t (T,) -> (T, D)."""
-    q = lin.quadratic
-    return q.w_star * -torch.expm1(-q.eigenvalues * t[:, None])
+@dataclass(frozen=True)
+class Flow:
+    """Gradient flow on L from w0 in a basis where it is diagonal: w(t) − w0 = B z(t), z(t) = z* (1 − e^{−μt}),
+    L(t) = ½ Σ μ z*² e^{−2μt} + floor. rates μ (m,), z_star (m,), basis B (D, m). Exact in H's eigenbasis
+    (`Linearized.flow`); slq.krylov_flow gives the same form from a Krylov space without H."""
+
+    rates: Tensor
+    z_star: Tensor
+    basis: Tensor
+    floor: float
 
 
-def flow_loss(lin: Linearized, t: Tensor) -> Tensor:
-    """L(z(t)) along gradient flow, (T,): ½ Σ λ z*² e^{−2λt} + L_min."""
-    q = lin.quadratic
-    return 0.5 * (q.eigenvalues * q.w_star**2 * torch.exp(-2 * q.eigenvalues * t[:, None])).sum(-1) + lin.floor
+def flow(f: Flow, t: Tensor) -> Tensor:
+    """z(t) = z* (1 − e^{−μ t}): t (T,) -> (T, m)."""
+    return f.z_star * -torch.expm1(-f.rates * t[:, None])
 
 
-def flow_loss_at_accuracy(lin: Linearized, J_eval: Tensor, initial_eval: Tensor, y_eval: Tensor, target: float,
-                          times: int = 400) -> tuple[float, float]:
-    """(ε, accuracy): the training loss at the first time gradient flow's predictions on the evaluation
-    set reach `target` accuracy (argmax of f0 + J_eval V z(t); t log-spaced from 0.01/λ_max to 100/λ_min),
-    or (L_min, best accuracy reached) when it never does. J_eval (M·C, D), initial_eval (M, C), y_eval (M,)."""
-    q = lin.quadratic
+def flow_loss(f: Flow, t: Tensor) -> Tensor:
+    """L(z(t)) along gradient flow, (T,): ½ Σ μ z*² e^{−2μt} + L_min."""
+    return 0.5 * (f.rates * f.z_star**2 * torch.exp(-2 * f.rates * t[:, None])).sum(-1) + f.floor
+
+
+def flow_accuracy(f: Flow, per_coordinate: Tensor, initial_eval: Tensor, y_eval: Tensor,
+                  times: int = 400) -> tuple[Tensor, Tensor]:
+    """(training loss (T,), evaluation accuracy (T,)) along the flow, t log-spaced from 0.01/μ_max to 100/μ_min.
+    per_coordinate: (M·C, m) the evaluation outputs' change per unit of each z (J_eval B); initial_eval (M, C)."""
     M, C = initial_eval.shape
-    P = J_eval.to(torch.float64) @ lin.basis  # (M·C, D): the eval outputs per rotated coordinate
-    lam_max = float(q.eigenvalues[0])
-    lam_min = float(q.eigenvalues[lin.rank - 1]) if lin.rank else lam_max
-    t = torch.logspace(math.log10(0.01 / lam_max), math.log10(100 / lam_min), times, dtype=torch.float64)
-    best = (lin.floor, 0.0)
-    for i in range(0, times, 50):
-        ts = t[i : i + 50]
-        out = initial_eval.to(torch.float64)[None] + (flow(lin, ts) @ P.T).reshape(len(ts), M, C)
-        acc = (out.argmax(-1) == y_eval[None].to(out.device)).to(torch.float64).mean(-1)
-        hit = torch.nonzero(acc >= target)
-        if hit.numel():
-            k = int(hit[0])
-            return float(flow_loss(lin, ts[k : k + 1])[0]), float(acc[k])
-        best = (lin.floor, max(best[1], float(acc.max())))
-    return best
+    mu = f.rates[f.rates > 0]
+    t = torch.logspace(math.log10(0.01 / float(mu.max())), math.log10(100 / float(mu.min())), times,
+                       dtype=torch.float64)
+    accs = []
+    for ts in t.split(50):
+        out = initial_eval.to(torch.float64)[None] + (flow(f, ts) @ per_coordinate.T).reshape(len(ts), M, C)
+        accs.append((out.argmax(-1) == y_eval[None].to(out.device)).to(torch.float64).mean(-1))
+    return flow_loss(f, t), torch.cat(accs)
+
+
+def loss_at_accuracy(losses: Tensor, accuracies: Tensor, fraction: float) -> tuple[float, float, float]:
+    """(ε, accuracy there, best accuracy): the training loss where the flow first reaches `fraction` x its
+    best evaluation accuracy (the benchmark's d*90 rule, with the linearized network as its own reference)."""
+    best = float(accuracies.max())
+    k = int(torch.nonzero(accuracies >= fraction * best)[0])
+    return float(losses[k]), float(accuracies[k]), best

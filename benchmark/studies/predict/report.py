@@ -1,0 +1,107 @@
+"""The report of `python -m benchmark predict`: predict.csv (one row per model and ε), predict.md and
+predict.png (predicted against measured d, the diagonal drawn)."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from benchmark.studies.predict.experiment import REAL_METHODS, Prediction, agreement
+
+COLUMNS = ["model", "D", "N", "C", "route", "rank", "initial_loss", "floor", "lambda_max", "trace", "kind",
+           "eps_fraction", "eps", "predicted_d", "predicted_se", "linearized_d",
+           *[f"real_d90_{m}" for m in REAL_METHODS], *[f"real_d90_{m}_above" for m in REAL_METHODS],
+           "best_val_accuracy"]
+
+
+def _num(x: float) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else ("inf" if x == math.inf else f"{x:.6g}")
+
+
+def to_csv(predictions: list[Prediction]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(COLUMNS)
+    for p in predictions:
+        for t in p.thresholds:
+            real = [_num(source.get(m, math.nan)) if t.kind == "target90" else ""
+                    for source in (p.real, p.real_above) for m in REAL_METHODS]
+            w.writerow([p.model, p.D, p.N, p.C, p.route, p.rank, _num(p.initial_loss), _num(p.floor),
+                        _num(p.lambda_max), _num(p.trace), t.kind, _num(t.fraction), _num(t.eps),
+                        _num(t.predicted), _num(t.predicted_se), _num(t.linearized), *real,
+                        _num(p.best_accuracy)])
+    return buf.getvalue()
+
+
+def _d(x: float) -> str:
+    return "—" if math.isnan(x) else ("unreachable" if x == math.inf else f"{x:,.0f}")
+
+
+def to_markdown(predictions: list[Prediction], settings_line: str) -> str:
+    fractions = [t.fraction for t in predictions[0].thresholds if t.kind == "fraction"]
+    head = ["model", "D", "route", "rank r", "floor / L(w0)",
+            *[f"d(ε={f:g} L0) pred / lin" for f in fractions], "ε90 / L0", "d*90 pred / lin", "real d*90 (random affine)",
+            "pred / real", "s"]
+    lines = [settings_line, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for p in predictions:
+        cells = [p.model, f"{p.D:,}", p.route, f"{p.rank:,}", f"{p.floor / p.initial_loss:.3f}"]
+        cells += [f"{_d(t.predicted)} / {_d(t.linearized)}" for t in p.thresholds if t.kind == "fraction"]
+        t = p.d90
+        real = p.real.get("random_affine", math.nan)
+        shown = f"> {p.real_above['random_affine']:,.0f} (not reached)" if "random_affine" in p.real_above else _d(real)
+        cells += [f"{t.fraction:.3f}", f"{_d(t.predicted)} / {_d(t.linearized)}", shown,
+                  f"{t.predicted / real:.2f}" if math.isfinite(real) and math.isfinite(t.predicted) else "—",
+                  f"{p.seconds:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    a = agreement(predictions)
+    if a:
+        lines += ["", (f"Against the real networks' random-affine d*90 ({a['models']} models): Spearman rank correlation "
+                      f"{_num(a['spearman'])}, predicted / real: median {a['median_ratio']:.2f}, worst {a['worst_ratio']:.2f}.")]
+    lines += ["", ("pred: r − δ(C_r), the cone's statistical dimension (Monte Carlo); lin: the linearized network's "
+                  "threshold measured exactly (P_s = 1/2 over Haar-random subspaces), — where not measured; "
+                  "unreachable: ε is below the floor L_min.")]
+    return "\n".join(lines) + "\n"
+
+
+def plot(predictions: list[Prediction], path: Path) -> Path:
+    """Predicted d against measured d: the linearized network (every ε, circles) and the real network's
+    d*90 (random affine, squares; burn-in affine, triangles), log-log, the diagonal drawn."""
+    fig, ax = plt.subplots(figsize=(6.2, 5.2), dpi=110)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    values = []
+    for i, p in enumerate(predictions):
+        c = colors[i % len(colors)]
+        lin = [(t.linearized, t.predicted) for t in p.thresholds if math.isfinite(t.linearized) and math.isfinite(t.predicted)
+               and t.linearized > 0 and t.predicted > 0]
+        if lin:
+            ax.scatter(*zip(*lin), marker="o", facecolors="none", edgecolors=c, s=36)
+        for method, marker in zip(REAL_METHODS, ("s", "^")):
+            if method in p.real and math.isfinite(p.d90.predicted):
+                ax.scatter([p.real[method]], [p.d90.predicted], marker=marker, color=c, s=44)
+                lin.append((p.real[method], p.d90.predicted))
+        ax.plot([], [], marker="s", ls="", color=c, label=f"{p.model} (D = {p.D:,})")  # one legend entry per model
+        values += [v for pair in lin for v in pair]
+    if values:
+        lo, hi = min(values) / 1.5, max(values) * 1.5
+        ax.plot([lo, hi], [lo, hi], color="0.4", lw=1, ls="--", label="predicted = measured")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    else:  # the slq route measures nothing itself: a plot appears once --compare gives real thresholds
+        ax.text(0.5, 0.5, "nothing measured to compare with\n(--compare a committed result)", ha="center",
+                va="center", transform=ax.transAxes)
+    ax.set_xlabel("measured d  (○ linearized network, every ε;  ■ real network d*90, random affine)")
+    ax.set_ylabel("predicted d = r − δ(C_r)")
+    ax.set_title("Threshold dimension predicted from the curvature at w0")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,74 @@
+"""`python -m benchmark predict`: the threshold of a linearized network predicted from its curvature at w0,
+against the linearized network's measured one, by both routes, from the command line."""
+import csv
+import math
+
+import pytest
+
+from benchmark.__main__ import main
+from benchmark.studies.predict.experiment import Prediction, Threshold, agreement, attach_real
+
+TINY = ["dataset=digits", "model=fc", "model.width=8", "model.depth=1"]  # D = 610, N·C = 12,940: a floor
+
+
+def _rows(folder):
+    with open(folder / "predict.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_predict_is_within_five_percent_of_D_of_the_measured_linearized_threshold(tmp_path, capsys):
+    """Measured here: within 1% of D at every ε; the matrix-free route within 1.5% of D of the exact one."""
+    common = [*TINY, "--eps", "0.5", "0.7", "--draws", "12", "--samples", "150",
+              "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]
+    assert main(["predict", *common, "--out", str(tmp_path / "exact")]) == 0
+    out = capsys.readouterr().out
+    assert "predicted d*90" in out and "| fc |" in out
+    rows = _rows(tmp_path / "exact")
+    assert [r["kind"] for r in rows] == ["fraction", "fraction", "target90"]
+    D = int(rows[0]["D"])
+    assert D == 610 and all(r["route"] == "exact" for r in rows)
+    assert float(rows[0]["floor"]) > 0  # N·C > D: the linearized net cannot fit the one-hot targets
+    for r in rows:
+        predicted, measured = float(r["predicted_d"]), float(r["linearized_d"])
+        assert 0 < measured < D and abs(predicted - measured) <= 0.05 * D, r
+    assert float(rows[0]["predicted_d"]) > float(rows[1]["predicted_d"])  # a lower loss needs more dimensions
+    assert float(rows[0]["floor"]) < float(rows[2]["eps"]) < float(rows[0]["initial_loss"])
+    assert (tmp_path / "exact" / "predict.png").stat().st_size > 10_000
+
+    assert main(["predict", *common, "--route", "slq", "--out", str(tmp_path / "slq")]) == 0
+    for e, s in zip(rows, _rows(tmp_path / "slq")):
+        assert s["route"] == "slq" and s["linearized_d"] == ""  # measured only on the exact route
+        assert abs(float(s["predicted_d"]) - float(e["predicted_d"])) <= 0.015 * D
+
+
+def test_a_bad_run_override_or_option_is_one_line(tmp_path, capsys):
+    assert main(["predict", "dataset=nope", "--out", str(tmp_path), "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "dataset/nope" in err and "digits" in err
+    assert main(["predict", *TINY, "--eps", "1.5", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--eps [1.5]" in err
+
+
+def _prediction(model, D, predicted):
+    p = Prediction(model, D, 100, 10, "slq", D, 1.0, 0.1, 1.0, 1.0, 0.3, 0.9, 0.95, 0.0)
+    p.thresholds.append(Threshold("target90", 0.3, 0.3, predicted, 1.0, math.nan))
+    return p
+
+
+def test_predictions_meet_the_committed_thresholds_they_are_compared_with(tmp_path):
+    study = tmp_path / "invariance.csv"
+    study.write_text("model,D,method,d,upper_bound\nfc-a,100,random_affine,20,False\nfc-b,200,random_affine,40,False\n"
+                     "fc-c,300,random_affine,30,False\nfc-c,300,lottery_subspace,1,True\nfc-a,999,random_affine,5,False\n")
+    board = tmp_path / "leaderboard.csv"  # a run's: random affine not reached up to d = 400 / 4 = 100
+    board.write_text("method,D,dstar90,dstar90_upper_bound,acc_mean_r4,acc_mean_r16\nrandom_affine,400,,0,0.5,0.4\n")
+    preds = [_prediction("fc-a", 100, 50), _prediction("fc-b", 200, 80), _prediction("fc-c", 300, 150),
+             _prediction("mlp", 400, 900)]
+    attach_real(preds, [str(study), str(board)])
+    assert [p.real for p in preds[:3]] == [{"random_affine": 20.0}, {"random_affine": 40.0}, {"random_affine": 30.0}]
+    assert preds[3].real == {} and preds[3].real_above == {"random_affine": 100.0}
+    a = agreement(preds)
+    assert a["models"] == 3 and a["worst_ratio"] == pytest.approx(5.0) and a["median_ratio"] == pytest.approx(2.5)
+    assert a["spearman"] == pytest.approx(0.5)  # fc-b and fc-c swap places
+    with pytest.raises(Exception, match="--compare"):
+        attach_real(preds, [str(tmp_path / "missing.csv")])
