@@ -20,7 +20,7 @@ def test_predict_is_within_five_percent_of_D_of_the_measured_linearized_threshol
     """Measured here: within 1% of D at every ε; the matrix-free route within 1.5% of D of the exact one."""
     common = [*TINY, "--eps", "0.5", "0.7", "--draws", "12", "--samples", "150",
               "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]
-    assert main(["predict", *common, "--out", str(tmp_path / "exact")]) == 0
+    assert main(["predict", *common, "--drift", "--out", str(tmp_path / "exact")]) == 0
     out = capsys.readouterr().out
     assert "predicted d*90" in out and "| fc |" in out
     rows = _rows(tmp_path / "exact")
@@ -34,6 +34,10 @@ def test_predict_is_within_five_percent_of_D_of_the_measured_linearized_threshol
     assert float(rows[0]["predicted_d"]) > float(rows[1]["predicted_d"])  # a lower loss needs more dimensions
     assert float(rows[0]["floor"]) < float(rows[2]["eps"]) < float(rows[0]["initial_loss"])
     assert (tmp_path / "exact" / "predict.png").stat().st_size > 10_000
+    # --drift: the real network trained from w0 learns, and leaves w0 (its NTK moves with it)
+    drift = rows[2]
+    assert float(drift["drift_test_accuracy"]) > 0.8
+    assert float(drift["drift_distance"]) > 0.1 and float(drift["drift_ntk_change"]) > 0.1
 
     assert main(["predict", *common, "--route", "slq", "--out", str(tmp_path / "slq")]) == 0
     for e, s in zip(rows, _rows(tmp_path / "slq")):
@@ -70,5 +74,6 @@ def test_predictions_meet_the_committed_thresholds_they_are_compared_with(tmp_pa
     a = agreement(preds)
     assert a["models"] == 3 and a["worst_ratio"] == pytest.approx(5.0) and a["median_ratio"] == pytest.approx(2.5)
     assert a["spearman"] == pytest.approx(0.5)  # fc-b and fc-c swap places
+    assert a["at_or_above"] == 3
     with pytest.raises(Exception, match="--compare"):
         attach_real(preds, [str(tmp_path / "missing.csv")])

@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
                     "conv:C1-C2), one prediction each; default: the model the overrides choose")
     ap.add_argument("--eps", type=float, nargs="+", default=list(d.eps), help="ε as fractions of L(w0)")
     ap.add_argument("--route", default=d.route, choices=ROUTES, help="exact (J stored), slq (matrix-free) or auto")
+    ap.add_argument("--drift", action="store_true", help="also train each real network from w0 (run's full-space "
+                    "recipe) and report ‖w_T − w0‖ / ‖w0‖ and the change of its NTK (seconds to minutes per model)")
     ap.add_argument("--exact-max-D", type=int, default=d.exact_max_D, help="auto: the exact route up to this D")
     ap.add_argument("--measure-max-D", type=int, default=d.measure_max_D,
                     help="measure the linearized network's threshold exactly up to this D (exact route)")
@@ -77,7 +79,7 @@ def _main(argv: list[str]) -> int:
     ap = _parser()
     mine, run_overrides = _split(ap, argv)
     args = parse(ap, mine)
-    settings = PredictSettings(tuple(args.eps), args.route, args.exact_max_D, args.measure_max_D, args.draws,
+    settings = PredictSettings(tuple(args.eps), args.route, args.drift, args.exact_max_D, args.measure_max_D, args.draws,
                                args.probes, args.steps, args.samples, args.seed)
     interrupts.install()
     out = Path(args.out)
@@ -113,6 +115,9 @@ def _main(argv: list[str]) -> int:
             metrics = {"D": p.D, "rank": p.rank, "initial_loss": p.initial_loss, "floor": p.floor,
                        "lambda_max": p.lambda_max, "trace": p.trace, "eps90_fraction": p.d90.fraction,
                        "seconds": p.seconds}
+            if p.drift:
+                metrics |= {"drift.distance": p.drift.distance, "drift.ntk_change": p.drift.ntk_change,
+                            "drift.test_accuracy": p.drift.test_accuracy}
             for t in p.thresholds:
                 key = "d90" if t.kind == "target90" else f"eps_{t.fraction:g}"
                 metrics[f"predicted/{key}"] = t.predicted
@@ -130,7 +135,7 @@ def _main(argv: list[str]) -> int:
         raise
 
     attach_real(results, args.compare)
-    settings_line = (f"Regenerate: `{' '.join(['python -m benchmark predict', *argv])}`; curvature at w0 (seed 0), "
+    settings_line = (f"Regenerate: `{provenance.command_line(['predict', *argv])}`; curvature at w0 (seed 0), "
                      f"squared loss on one-hot targets; ε90 from gradient flow of the linearized network.")
     table = to_markdown(results, settings_line)
     (out / "predict.csv").write_text(to_csv(results))

@@ -39,8 +39,10 @@ from benchmark.config.compose import compose
 from benchmark.core.errors import UserError
 from benchmark.core.seeds import derive_seed
 from benchmark.runner.context import setup
-from benchmark.training.prep import init_weights
+from benchmark.training.loop import Group, train_population
+from benchmark.training.prep import data_seed, init_weights
 from leaderboards.compare import largest_tested_d
+from subspaces import IdentityProjection, Subspace
 from subspaces.theory import linearized as L
 from subspaces.theory import slq
 from subspaces.theory.cones import project, sizes, sublevel_cone
@@ -55,6 +57,7 @@ REAL_METHODS = ("random_affine", "burn_in_affine")  # the subspaces the theory i
 class PredictSettings:
     eps: tuple[float, ...] = (0.3, 0.5, 0.7)  # fractions of L(w0)
     route: str = "auto"  # auto: exact up to exact_max_D, slq above
+    drift: bool = False  # also train the real network from w0 (run's full-space recipe) and measure how far it left
     exact_max_D: int = 4000
     measure_max_D: int = 3000  # measure the linearized threshold exactly (draws x D² floats per draw)
     draws: int = 20
@@ -89,6 +92,18 @@ class Threshold:
     linearized: float
 
 
+@dataclass(frozen=True)
+class Drift:
+    """How far the real network's training leaves the linear regime it was predicted in: one full-space run
+    from w0 with `run`'s recipe (cross-entropy, its optimizer and centre lr, its epochs), the same loop."""
+
+    distance: float  # ‖w_T − w0‖ / ‖w0‖
+    ntk_change: float  # ‖K_T − K_0‖_F / ‖K_0‖_F, K = J Jᵀ on `examples` training examples
+    examples: int
+    steps: int
+    test_accuracy: float
+
+
 @dataclass
 class Prediction:
     """One model: the quadratic it came from and its thresholds."""
@@ -110,6 +125,7 @@ class Prediction:
     thresholds: list[Threshold] = field(default_factory=list)
     real: dict[str, float] = field(default_factory=dict)  # method -> its measured d*90, where given
     real_above: dict[str, float] = field(default_factory=dict)  # method -> d*90 not reached up to this d
+    drift: Drift | None = None
 
     @property
     def d90(self) -> Threshold:
@@ -154,6 +170,18 @@ def measured_d(lin: L.Linearized, eps: list[float], draws: int, seed: int) -> li
     return [crossing(p, 0.5) for p in success_probability(curves, torch.tensor(eps, dtype=torch.float64))]
 
 
+def drift(flat, w0, data, cfg, examples: int = 100) -> Drift:
+    """Train the real network from w0 in full space (the one loop, data order of seed 0) and compare its
+    end w_T with w0: distance and the change of the empirical NTK on the first `examples` training examples."""
+    run = train_population(flat, [Group(Subspace(w0[None].clone(), IdentityProjection(1, flat.D)), cfg.train.lr,
+                                        (data_seed(0),))], data, cfg.train)
+    wT = run.weights[0]
+    x = data.x_train[:examples]
+    K0, KT = (J @ J.T for J in (L.jacobian(flat, w, x) for w in (w0, wT)))
+    return Drift(float((wT - w0).norm() / w0.norm()), float((KT - K0).norm() / K0.norm()), len(x), run.steps,
+                 float(run.metrics[0]["test_acc"]))
+
+
 def predict(label: str, overrides: list[str], s: PredictSettings) -> Prediction:
     """One model: compose its `run` config, linearize at w0, flow to ε90, predict (and measure) d(ε)."""
     start = time.perf_counter()
@@ -174,6 +202,8 @@ def predict(label: str, overrides: list[str], s: PredictSettings) -> Prediction:
     for (kind, f, e), m in zip(levels, linearized):
         p, se = predicted_d(lin, e, s.samples, derive_seed(s.seed, "predict", "cone", label, kind, f))
         out.thresholds.append(Threshold(kind, f, e, p, se, m))
+    if s.drift:
+        out.drift = drift(flat, w0, data, cfg)
     out.seconds = time.perf_counter() - start
     return out
 
@@ -206,11 +236,13 @@ def attach_real(predictions: list[Prediction], paths: list[str], methods: tuple[
 
 def agreement(predictions: list[Prediction], method: str = "random_affine") -> dict[str, float]:
     """Predicted d*90 against the real network's, over the models that have both: Spearman's rank
-    correlation, the worst and the median ratio predicted / real, and how many models."""
+    correlation, the worst and the median ratio predicted / real, how many models, and on how many the
+    prediction is at or above the real threshold (Larsen et al. derive it as an upper bound)."""
     pairs = [(p.d90.predicted, p.real[method]) for p in predictions if method in p.real and math.isfinite(p.d90.predicted)]
     if not pairs:
         return {}
     ratios = sorted(a / b for a, b in pairs)
     worst = max(ratios, key=lambda r: abs(math.log(r)))
     rho = float(spearmanr([a for a, _ in pairs], [b for _, b in pairs]).statistic) if len(pairs) >= 3 else math.nan
-    return {"models": len(pairs), "spearman": rho, "worst_ratio": worst, "median_ratio": statistics.median(ratios)}
+    return {"models": len(pairs), "spearman": rho, "worst_ratio": worst, "median_ratio": statistics.median(ratios),
+            "at_or_above": sum(a >= b for a, b in pairs)}

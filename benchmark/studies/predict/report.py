@@ -11,17 +11,23 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 
 from benchmark.studies.predict.experiment import REAL_METHODS, Prediction, agreement
 
 COLUMNS = ["model", "D", "N", "C", "route", "rank", "initial_loss", "floor", "lambda_max", "trace", "kind",
            "eps_fraction", "eps", "predicted_d", "predicted_se", "linearized_d",
            *[f"real_d90_{m}" for m in REAL_METHODS], *[f"real_d90_{m}_above" for m in REAL_METHODS],
-           "best_val_accuracy"]
+           "best_val_accuracy", "drift_distance", "drift_ntk_change", "drift_test_accuracy"]
 
 
 def _num(x: float) -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else ("inf" if x == math.inf else f"{x:.6g}")
+
+
+def _drift(p: Prediction) -> list[str]:
+    d = p.drift
+    return [_num(d.distance), _num(d.ntk_change), _num(d.test_accuracy)] if d else ["", "", ""]
 
 
 def to_csv(predictions: list[Prediction]) -> str:
@@ -35,7 +41,7 @@ def to_csv(predictions: list[Prediction]) -> str:
             w.writerow([p.model, p.D, p.N, p.C, p.route, p.rank, _num(p.initial_loss), _num(p.floor),
                         _num(p.lambda_max), _num(p.trace), t.kind, _num(t.fraction), _num(t.eps),
                         _num(t.predicted), _num(t.predicted_se), _num(t.linearized), *real,
-                        _num(p.best_accuracy)])
+                        _num(p.best_accuracy), *_drift(p)])
     return buf.getvalue()
 
 
@@ -47,7 +53,7 @@ def to_markdown(predictions: list[Prediction], settings_line: str) -> str:
     fractions = [t.fraction for t in predictions[0].thresholds if t.kind == "fraction"]
     head = ["model", "D", "route", "rank r", "floor / L(w0)",
             *[f"d(ε={f:g} L0) pred / lin" for f in fractions], "ε90 / L0", "d*90 pred / lin", "real d*90 (random affine)",
-            "pred / real", "s"]
+            "pred / real", *(["‖w_T − w0‖/‖w0‖", "NTK change"] if any(p.drift for p in predictions) else []), "s"]
     lines = [settings_line, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for p in predictions:
         cells = [p.model, f"{p.D:,}", p.route, f"{p.rank:,}", f"{p.floor / p.initial_loss:.3f}"]
@@ -56,14 +62,19 @@ def to_markdown(predictions: list[Prediction], settings_line: str) -> str:
         real = p.real.get("random_affine", math.nan)
         shown = f"> {p.real_above['random_affine']:,.0f} (not reached)" if "random_affine" in p.real_above else _d(real)
         cells += [f"{t.fraction:.3f}", f"{_d(t.predicted)} / {_d(t.linearized)}", shown,
-                  f"{t.predicted / real:.2f}" if math.isfinite(real) and math.isfinite(t.predicted) else "—",
-                  f"{p.seconds:.0f}"]
+                  f"{t.predicted / real:.2f}" if math.isfinite(real) and math.isfinite(t.predicted) else "—"]
+        if any(q.drift for q in predictions):
+            cells += [f"{p.drift.distance:.2f}", f"{p.drift.ntk_change:.2f}"] if p.drift else ["—", "—"]
+        cells.append(f"{p.seconds:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     a = agreement(predictions)
     if a:
         lines += ["", (f"Against the real networks' random-affine d*90 ({a['models']} models): Spearman rank correlation "
-                      f"{_num(a['spearman'])}, predicted / real: median {a['median_ratio']:.2f}, worst {a['worst_ratio']:.2f}.")]
-    lines += ["", ("pred: r − δ(C_r), the cone's statistical dimension (Monte Carlo); lin: the linearized network's "
+                      f"{_num(a['spearman'])}, predicted / real: median {a['median_ratio']:.2f}, worst {a['worst_ratio']:.2f}; "
+                      f"the prediction is at or above the real threshold on {a['at_or_above']} of {a['models']}.")]
+    lines += ["", ("rank r: eigenvalues of H above 1e-10 λ_max (exact route) or above 1e-5 λ_max (slq, whose Ritz "
+                   "values resolve no smaller ones; what lies below holds little of the loss). "
+                   "pred: r − δ(C_r), the cone's statistical dimension (Monte Carlo); lin: the linearized network's "
                   "threshold measured exactly (P_s = 1/2 over Haar-random subspaces), — where not measured; "
                   "unreachable: ε is below the floor L_min.")]
     return "\n".join(lines) + "\n"
@@ -94,10 +105,13 @@ def plot(predictions: list[Prediction], path: Path) -> Path:
         ax.set_ylim(lo, hi)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers at the decades and their halves, none between
+            axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     else:  # the slq route measures nothing itself: a plot appears once --compare gives real thresholds
         ax.text(0.5, 0.5, "nothing measured to compare with\n(--compare a committed result)", ha="center",
                 va="center", transform=ax.transAxes)
-    ax.set_xlabel("measured d  (○ linearized network, every ε;  ■ real network d*90, random affine)")
+    ax.set_xlabel("measured d\n○ linearized network, every ε;  ■ real network's d*90 (random affine)")
     ax.set_ylabel("predicted d = r − δ(C_r)")
     ax.set_title("Threshold dimension predicted from the curvature at w0")
     ax.legend(fontsize=7, loc="upper left")
