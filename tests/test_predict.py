@@ -52,6 +52,11 @@ def test_a_bad_run_override_or_option_is_one_line(tmp_path, capsys):
     assert main(["predict", *TINY, "--eps", "1.5", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--eps [1.5]" in err
+    # a missing --compare file is refused before any work, not after it
+    assert main(["predict", *TINY, "--compare", "nope.csv", "--out", str(tmp_path / "c"),
+                 "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'nope.csv': no such file" in err and not (tmp_path / "c" / "predict.csv").exists()
 
 
 def _prediction(model, D, predicted):

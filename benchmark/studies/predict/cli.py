@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--samples", type=int, default=d.samples, help="Gaussian samples per cone size")
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--compare", nargs="*", default=[], help="committed results whose random-affine d*90 the "
-                    "predictions are compared with: a study CSV (invariance.csv) or a run's leaderboard.csv")
+                    "predictions are compared with: a study CSV (invariance.csv) or a run's leaderboard.csv; a relative "
+                    "path is read from the working directory, else from the repository")
     ap.add_argument("--out", default="predict", help="folder for predict.csv, predict.md, predict.png")
     shared(ap, experiment="predict")
     return ap
@@ -54,6 +55,19 @@ def _split(ap: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], lis
         m = _KEY.match(token)
         (run if m and m.group(1) not in own else mine).append(token)
     return mine, run
+
+
+def _compare_files(paths: list[str]) -> list[str]:
+    """--compare's files, each found before any work: relative to the working directory, else to the
+    repository (a committed result, which `verify` re-reads from its scratch folder)."""
+    out = []
+    for path in paths:
+        found = next((str(p) for p in (Path(path), provenance.ROOT / path) if p.is_file()), None)
+        if found is None:
+            raise UserError(f"--compare {path!r}: no such file (a study CSV such as "
+                            f"leaderboards/results/invariance/invariance.csv, or a run's leaderboard.csv)")
+        out.append(found)
+    return out
 
 
 def _config_error(e: HydraException) -> UserError:
@@ -86,6 +100,7 @@ def _main(argv: list[str]) -> int:
     try:
         settings.validate()
         todo = [axis.model_spec(m) for m in args.models] or [(None, ())]
+        compare = _compare_files(args.compare)
         out.mkdir(parents=True, exist_ok=True)
         uri = tracking.resolve_uri(args.tracking_uri)
         client, exp_id = tracking.open_store(uri, args.experiment)
@@ -134,7 +149,7 @@ def _main(argv: list[str]) -> int:
         tracking.end_run(client, parent, "FAILED")
         raise
 
-    attach_real(results, args.compare)
+    attach_real(results, compare)
     settings_line = (f"Regenerate: `{provenance.command_line(['predict', *argv])}`; curvature at w0 (seed 0), "
                      f"squared loss on one-hot targets; ε90 from gradient flow of the linearized network.")
     table = to_markdown(results, settings_line)
