@@ -115,13 +115,10 @@ def _main(argv: list[str]) -> int:
             parent = tracking.start_run(client, exp_id, "predict", tags={"dofbench.kind": "predict"})
         tracking.log_values(client, parent, params=params)
         for label, model_overrides in todo:
-            try:
-                p = predict(label or "", [*run_overrides, *model_overrides], settings)
+            try:  # without --models the row is named after the model the overrides choose
+                p = predict(label, [*run_overrides, *model_overrides], settings)
             except HydraException as e:
                 raise _config_error(e) from None
-            p.model = label or f"{p.D:,}-parameter model"
-            if not label:
-                p.model = next((o.split("=", 1)[1] for o in run_overrides if o.startswith("model=")), "mlp")
             results.append(p)
             print(f"{p.model}: D = {p.D:,}, {p.route}, rank {p.rank:,}, L(w0) {p.initial_loss:.4f}, floor "
                   f"{p.floor:.4f}; ε90 = {p.d90.fraction:.3f} L(w0) (val acc {p.accuracy90:.3f} of best "
@@ -146,7 +143,8 @@ def _main(argv: list[str]) -> int:
         print("interrupted: the finished predictions are in MLflow", file=sys.stderr)
         return 130
     except UserError:
-        tracking.end_run(client, parent, "FAILED")
+        if parent is not None:
+            tracking.end_run(client, parent, "FAILED")
         raise
 
     attach_real(results, compare)

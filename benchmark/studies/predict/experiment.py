@@ -182,10 +182,12 @@ def drift(flat, w0, data, cfg, examples: int = 100) -> Drift:
                  float(run.metrics[0]["test_acc"]))
 
 
-def predict(label: str, overrides: list[str], s: PredictSettings) -> Prediction:
-    """One model: compose its `run` config, linearize at w0, flow to ε90, predict (and measure) d(ε)."""
+def predict(label: str | None, overrides: list[str], s: PredictSettings) -> Prediction:
+    """One model: compose its `run` config, linearize at w0, flow to ε90, predict (and measure) d(ε).
+    label: the model's name in the report (None: the config's model name)."""
     start = time.perf_counter()
     cfg = build_config(compose([*overrides, "device=cpu"]))  # float64 linear algebra: the CPU's
+    label = label or str(cfg.model["name"])
     _, data, make, flat = setup(cfg)
     w0 = init_weights(make, 0)
     route = s.route_for(flat.D)
