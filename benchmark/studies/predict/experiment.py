@@ -142,10 +142,11 @@ def quadratic(flat, w0, data, route: str, s: PredictSettings):
         flow = lin.flow()
         per = L.jacobian(flat, w0, data.x_val) @ flow.basis
         return lin, flow, per, float(lin.quadratic.eigenvalues.sum())
-    lin, spectrum = slq.estimate(flat, w0, x, Y, s.probes, s.steps, derive_seed(s.seed, "predict", "probes"))
-    with L._float64(flat):
+    with L._float64(flat):  # slq.estimate's stages, its products kept for the Krylov flow
         train = slq.products(flat, w0, x)
         f0 = flat(w0.detach().to(torch.float64), x.to(torch.float64)).detach()
+        spectrum = slq.spectrum(train, Y, f0, s.probes, s.steps, derive_seed(s.seed, "predict", "probes"))
+        lin = slq.synthesize(spectrum)
         flow = slq.krylov_flow(train, Y, f0, lin.floor, s.steps)
         val = slq.products(flat, w0, data.x_val)
         per = torch.stack([val.jvp(b).reshape(-1) for b in flow.basis.T], dim=1)
