@@ -2,7 +2,8 @@
 benchmark's job, not a unit test's)."""
 import torch
 
-from benchmark.studies.bench.experiment import bench_population, bench_projections, lottery, plain_step
+from benchmark.models import create_model
+from benchmark.studies.bench.experiment import bench_population, bench_projections, lottery, plain_step, step_flops
 
 
 def test_projection_rows_report_the_plain_step_and_the_full_step_side_by_side():
@@ -23,6 +24,21 @@ def test_population_rows_compare_batched_sequential_and_plain_throughput():
                                                           ("fastfood", 1), ("fastfood", 2)]
     for r in rows:
         assert r["plain_steps_per_s"] > 0 and r["batched_steps_per_s"] > 0 and r["vs_plain"] > 0
+        # a member-step does the plain step's products and its subspace's (coordinates: none; Fastfood: a few)
+        assert r["plain_mflop"] > 0 and r["member_mflop"] >= 0.99 * r["plain_mflop"]
+        assert r["batched_gflops"] > 0 and r["plain_gflops"] > 0 and r["matmul_gflops"] > 0
+
+
+def test_step_flops_counts_forward_and_backward_products():
+    """An MLP's step: 2·B·in·out per layer forward, twice that backward (input and weight gradients), but no
+    input gradient for the first layer."""
+    torch.manual_seed(0)
+    model = create_model("mlp", (1, 40), 10)
+    x, y = torch.randn(16, 1, 40), torch.randint(0, 10, (16,))
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    fwd = [2 * 16 * m.in_features * m.out_features for m in layers]
+    step = lambda: torch.nn.functional.cross_entropy(model(x), y).backward()
+    assert step_flops(step) == 3 * sum(fwd) - fwd[0]
 
 
 def test_the_plain_step_trains_the_model():

@@ -8,7 +8,9 @@ the headline. overhead = step_ms / full_ms is the ratio to dofbench's own full-s
 projection lines: the full-space step and a subspace step for each projection and d (the same
 `Population.step` that training uses), with the peak memory the configuration added. population
 lines: member-steps per second, K members batched in one step versus the same K members stepped one
-after another, and versus plain steps.
+after another, and versus plain steps; with the floating-point work of each step (torch's FLOP counter)
+and the rate it ran at, against the machine's measured matrix-multiply rate: where a plain step already
+runs near that rate, batching members cannot make it cheaper.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmark.models import create_model
 from benchmark.training.loop import Group, Population, TrainConfig
@@ -41,6 +44,7 @@ from subspaces.trajectory import completed_basis
 BENCH_INPUTS = {
     "lenet_300_100": ((1, 28, 28), 10),
     "lenet5": ((1, 28, 28), 10),
+    "conv2": ((1, 28, 28), 10),
     "mlp": ((1, 40), 10),
     "cnn1d": ((1, 40), 10),
 }
@@ -147,6 +151,22 @@ def time_interleaved(steps: dict, device, repeats: int, budget_s: float = 20.0) 
     return {name: 1e3 * statistics.median(v) for name, v in times.items()}
 
 
+def step_flops(step) -> int:
+    """Floating-point operations of one call of `step` (forward, backward and optimizer), by torch's counter
+    (matrix products and convolutions: the work that dominates; elementwise passes are not counted)."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def matmul_gflops(device, n: int = 1024, repeats: int = 10) -> float:
+    """The machine's measured rate on one float32 (n x n) @ (n x n) product, GFLOP/s: the ceiling that the
+    step rates are read against."""
+    a = torch.randn(n, n, device=device)
+    ms = time_interleaved({"mm": lambda: a @ a}, device, repeats)["mm"]
+    return 2 * n**3 / ms / 1e6
+
+
 def _model(name, device):
     shape, classes = BENCH_INPUTS[name]
     torch.manual_seed(0)
@@ -249,21 +269,27 @@ def bench_population(model: str, batch: int, device: torch.device, ks=POPULATION
         return Subspace(w0.clone(), random_projection(kind, D, d, seed=k)).to(device)
 
     plain, adam = plain_step(model, x, y, device)
+    plain_flops, peak = step_flops(plain), matmul_gflops(device)
     rows = []
     for kind in ("coordinates", "fastfood"):
         for K in ks:
             members = [member(kind, k) for k in range(K)]
             batched = Population(flat, [Group(stack(members), 1e-2, tuple([0] * K))], cfg)
             singles = [Population(flat, [Group(m, 1e-2, (0,))], cfg) for m in members]
-            ms = time_interleaved({"batched": lambda: batched.step(x, y.expand(K, -1), True),
+            batched_step = lambda: batched.step(x, y.expand(K, -1), True)
+            ms = time_interleaved({"batched": batched_step,
                                    "sequential": lambda: [p.step(x, y, True) for p in singles],
                                    "plain": plain}, device, repeats)
+            flops = step_flops(batched_step) / K
             row = dict(kind="population", projection=kind, model=model, D=D, d=d, K=K, device=str(device),
                        batched_steps_per_s=round(1e3 * K / ms["batched"], 1),
                        sequential_steps_per_s=round(1e3 * K / ms["sequential"], 1),
                        plain_steps_per_s=round(1e3 / ms["plain"], 1), plain_adam=adam,
                        speedup=round(ms["sequential"] / ms["batched"], 2),
-                       vs_plain=round(K * ms["plain"] / ms["batched"], 2))
+                       vs_plain=round(K * ms["plain"] / ms["batched"], 2),
+                       member_mflop=round(flops / 1e6, 2), plain_mflop=round(plain_flops / 1e6, 2),
+                       batched_gflops=round(K * flops / ms["batched"] / 1e6, 1),
+                       plain_gflops=round(plain_flops / ms["plain"] / 1e6, 1), matmul_gflops=round(peak, 1))
             rows.append(row)
             emit(row)
     return rows
