@@ -59,8 +59,8 @@ def test_a_bad_run_override_or_option_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "'nope.csv': no such file" in err and not (tmp_path / "c" / "predict.csv").exists()
 
 
-def _prediction(model, D, predicted):
-    p = Prediction(model, D, 100, 10, "slq", D, 1.0, 0.1, 1.0, 1.0, 0.3, 0.9, 0.95, 0.0)
+def _prediction(model, D, predicted, t=0):
+    p = Prediction(model, D, 100, 10, "slq", D, 1.0, 0.1, 1.0, 1.0, 0.3, 0.9, 0.95, 0.0, t=t)
     p.thresholds.append(Threshold("target90", 0.3, 0.3, predicted, 1.0, math.nan))
     return p
 
@@ -82,3 +82,49 @@ def test_predictions_meet_the_committed_thresholds_they_are_compared_with(tmp_pa
     assert a["at_or_above"] == 3
     with pytest.raises(Exception, match="--compare"):
         attach_real(preds, [str(tmp_path / "missing.csv")])
+
+
+def test_burn_in_predicts_at_w_t_and_is_compared_with_burn_in_affine_at_the_same_t(tmp_path):
+    """--burn-in 0 T: one row per anchor; w_t is the full-space run's weights after T steps, so the quadratic
+    (its L(anchor), spectrum) moves, the w0 row is the one predicted without burn-in, bit for bit."""
+    common = [*TINY, "--eps", "0.5", "--draws", "10", "--samples", "100", "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]
+    assert main(["predict", *common, "--out", str(tmp_path / "w0")]) == 0
+    assert main(["predict", *common, "--burn-in", "0", "6", "--drift", "--out", str(tmp_path / "wt")]) == 0
+    plain, rows = _rows(tmp_path / "w0"), _rows(tmp_path / "wt")
+    assert [(r["t"], r["kind"]) for r in rows] == [("0", "fraction"), ("0", "target90"), ("6", "fraction"), ("6", "target90")]
+    for a, b in zip(plain, rows[:2]):
+        assert a["predicted_d"] == b["predicted_d"] and a["linearized_d"] == b["linearized_d"]
+    w0, wt = rows[1], rows[3]
+    assert wt["initial_loss"] != w0["initial_loss"] and wt["lambda_max"] != w0["lambda_max"]
+    D = int(wt["D"])
+    assert abs(float(wt["predicted_d"]) - float(wt["linearized_d"])) <= 0.05 * D  # the theory holds at any anchor
+    # the drift is measured from each row's anchor: w_6 lies on the run, nearer its end than w0
+    assert 0 < float(wt["drift_distance"]) < float(w0["drift_distance"])
+    # a bad t is one line, before anything is trained
+    assert main(["predict", *common, "--burn-in", "100000", "--out", str(tmp_path / "bad")]) == 2
+    assert main(["predict", *common, "--burn-in", "4", "4", "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_burn_in_predictions_read_a_burnin_study_and_a_runs_leaderboard(tmp_path):
+    study = tmp_path / "burnin.csv"  # the burnin study's shape: `value` is t, one row per fraction
+    study.write_text("t,value,D,method,fraction,d,upper_bound,at_theta0\n"
+                     "t=0,0,100,burn_in_affine,0.9,30,False,False\nt=0,0,100,burn_in_affine,0.5,3,False,False\n"
+                     "t=4,4,100,burn_in_affine,0.9,12,False,False\nt=16,16,100,burn_in_affine,0.9,1,True,True\n"
+                     "t=4,4,100,random_pruning_t,0.9,500,False,False\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "leaderboard.csv").write_text("method,D,dstar90,dstar90_upper_bound\nburn_in_affine,200,40,0\n"
+                                          "random_affine,200,80,0\n")
+    (run / "provenance.json").write_text('{"config": {"burn_in_steps": 8}}')
+    preds = [_prediction("m", 100, 50), _prediction("m", 100, 24, t=4), _prediction("m", 100, 0.0, t=16),
+             _prediction("n", 200, 100), _prediction("n", 200, 60, t=8), _prediction("n", 200, 60, t=4)]
+    attach_real(preds, [str(study), str(run / "leaderboard.csv")])
+    assert preds[0].real == {"burn_in_affine": 30.0} and preds[0].real_d90 == ("burn_in_affine", 30.0)
+    assert preds[1].real == {"burn_in_affine": 12.0}  # t = 4's row, never random_pruning_t's
+    assert preds[2].real == {} and preds[2].real_at_theta0 == {"burn_in_affine"}
+    assert preds[3].real_d90 == ("random_affine", 80.0)  # at w0 random affine first
+    assert preds[4].real == {"burn_in_affine": 40.0} and preds[5].real == {}  # the run's t is 8
+    a = agreement(preds, burn_in=True)  # t > 0 with a positive prediction: m at 4, n at 8
+    assert a["models"] == 2 and a["median_ratio"] == pytest.approx((2.0 + 1.5) / 2)
+    assert a["theta0_both"] == 1  # m at 16: predicted 0 and the real anchor alone reaches the target
+    assert agreement(preds)["models"] == 2

@@ -27,7 +27,10 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmark predict", description=experiment.__doc__)
     ap.add_argument("--models", nargs="+", default=[], help="family:spec (as `invariance`: fc:WIDTHxDEPTH, "
                     "conv:C1-C2), one prediction each; default: the model the overrides choose")
-    ap.add_argument("--eps", type=float, nargs="+", default=list(d.eps), help="ε as fractions of L(w0)")
+    ap.add_argument("--eps", type=float, nargs="+", default=list(d.eps), help="ε as fractions of L(w0) (of L(w_t))")
+    ap.add_argument("--burn-in", type=int, nargs="+", default=list(d.burn_in), metavar="T",
+                    help="predict at w_t, after t steps of run's full-space run from w0 (burn-in affine subspaces); "
+                    "0 is w0, the default")
     ap.add_argument("--route", default=d.route, choices=ROUTES, help="exact (J stored), slq (matrix-free) or auto")
     ap.add_argument("--drift", action="store_true", help="also train each real network from w0 (run's full-space "
                     "recipe) and report ‖w_T − w0‖ / ‖w0‖ and the change of its NTK (seconds to minutes per model)")
@@ -93,7 +96,7 @@ def _main(argv: list[str]) -> int:
     ap = _parser()
     mine, run_overrides = _split(ap, argv)
     args = parse(ap, mine)
-    settings = PredictSettings(tuple(args.eps), args.route, args.drift, args.exact_max_D, args.measure_max_D, args.draws,
+    settings = PredictSettings(tuple(args.eps), tuple(args.burn_in), args.route, args.drift, args.exact_max_D, args.measure_max_D, args.draws,
                                args.probes, args.steps, args.samples, args.seed)
     interrupts.install()
     out = Path(args.out)
@@ -116,27 +119,12 @@ def _main(argv: list[str]) -> int:
         tracking.log_values(client, parent, params=params)
         for label, model_overrides in todo:
             try:  # without --models the row is named after the model the overrides choose
-                p = predict(label, [*run_overrides, *model_overrides], settings)
+                predictions = predict(label, [*run_overrides, *model_overrides], settings)
             except HydraException as e:
                 raise _config_error(e) from None
-            results.append(p)
-            print(f"{p.model}: D = {p.D:,}, {p.route}, rank {p.rank:,}, L(w0) {p.initial_loss:.4f}, floor "
-                  f"{p.floor:.4f}; ε90 = {p.d90.fraction:.3f} L(w0) (val acc {p.accuracy90:.3f} of best "
-                  f"{p.best_accuracy:.3f}); predicted d*90 = {p.d90.predicted:,.0f} ({p.seconds:.1f} s)", flush=True)
-            child = tracking.start_run(client, exp_id, p.model, parent_id=parent)
-            metrics = {"D": p.D, "rank": p.rank, "initial_loss": p.initial_loss, "floor": p.floor,
-                       "lambda_max": p.lambda_max, "trace": p.trace, "eps90_fraction": p.d90.fraction,
-                       "seconds": p.seconds}
-            if p.drift:
-                metrics |= {"drift.distance": p.drift.distance, "drift.ntk_change": p.drift.ntk_change,
-                            "drift.test_accuracy": p.drift.test_accuracy}
-            for t in p.thresholds:
-                key = "d90" if t.kind == "target90" else f"eps_{t.fraction:g}"
-                metrics[f"predicted/{key}"] = t.predicted
-                if t.linearized == t.linearized:
-                    metrics[f"linearized/{key}"] = t.linearized
-            tracking.log_values(client, child, params={"model": p.model, "route": p.route, "D": p.D}, metrics=metrics)
-            tracking.end_run(client, child)
+            for p in predictions:
+                results.append(p)
+                log_prediction(client, exp_id, parent, p)
     except KeyboardInterrupt:
         if parent is not None:
             tracking.end_run(client, parent, "KILLED")
@@ -148,13 +136,16 @@ def _main(argv: list[str]) -> int:
         raise
 
     attach_real(results, compare)
-    settings_line = (f"Regenerate: `{provenance.command_line(['predict', *argv])}`; curvature at w0 (seed 0), "
+    anchors = "w0 (seed 0)" + (", and at w_t (t steps of the full-space run)" if set(settings.burn_in) - {0} else "")
+    settings_line = (f"Regenerate: `{provenance.command_line(['predict', *argv])}`; curvature at {anchors}, "
                      f"squared loss on one-hot targets; ε90 from gradient flow of the linearized network.")
     table = to_markdown(results, settings_line)
     (out / "predict.csv").write_text(to_csv(results))
-    (out / "predict.md").write_text(f"# Predicted threshold dimension from the curvature at w0\n\n{table}")
+    title = "w0" if settings.burn_in == (0,) else "w0 and after burn-in"
+    (out / "predict.md").write_text(f"# Predicted threshold dimension from the curvature at {title}\n\n{table}")
     files = [out / "predict.csv", out / "predict.md", plot(results, out / "predict.png")]
     summary = {f"agreement.{k}": v for k, v in agreement(results).items()}
+    summary |= {f"agreement_burn_in.{k}": v for k, v in agreement(results, burn_in=True).items()}
     tracking.log_values(client, parent, metrics=summary)
     for path in files:
         client.log_artifact(parent, str(path), "predict")
@@ -163,3 +154,25 @@ def _main(argv: list[str]) -> int:
     print(table)
     print(f"table and plot in {out}/; runs in MLflow experiment {args.experiment!r}: {tracking.ui_command(uri)}")
     return 0
+
+
+def log_prediction(client, exp_id: str, parent: str, p: experiment.Prediction) -> None:
+    """Print one prediction's line and log it as a child run of the parent (named model, or model @ t)."""
+    at = f" at t = {p.t}" if p.t else ""
+    print(f"{p.model}{at}: D = {p.D:,}, {p.route}, rank {p.rank:,}, L(anchor) {p.initial_loss:.4f}, floor "
+          f"{p.floor:.4f}; ε90 = {p.d90.fraction:.3f} L(anchor) (val acc {p.accuracy90:.3f} of best "
+          f"{p.best_accuracy:.3f}); predicted d*90 = {p.d90.predicted:,.0f} ({p.seconds:.1f} s)", flush=True)
+    child = tracking.start_run(client, exp_id, p.model + (f" t={p.t}" if p.t else ""), parent_id=parent)
+    metrics = {"D": p.D, "t": p.t, "rank": p.rank, "initial_loss": p.initial_loss, "floor": p.floor,
+               "lambda_max": p.lambda_max, "trace": p.trace, "eps90_fraction": p.d90.fraction, "seconds": p.seconds}
+    if p.drift:
+        metrics |= {"drift.distance": p.drift.distance, "drift.ntk_change": p.drift.ntk_change,
+                    "drift.test_accuracy": p.drift.test_accuracy}
+    for t in p.thresholds:
+        key = "d90" if t.kind == "target90" else f"eps_{t.fraction:g}"
+        metrics[f"predicted/{key}"] = t.predicted
+        if t.linearized == t.linearized:
+            metrics[f"linearized/{key}"] = t.linearized
+    tracking.log_values(client, child, params={"model": p.model, "route": p.route, "D": p.D, "t": p.t},
+                        metrics=metrics)
+    tracking.end_run(client, child)

@@ -1,10 +1,14 @@
 """`python -m benchmark predict`: how many dimensions will my model need, before paying for the sweep?
 
-For a model and dataset of `run` (the same overrides), nothing is trained: the network is linearized at
-its initialization w0 (seed 0, the initialization every method of `run` starts from), where a squared
-loss on one-hot targets is exactly a quadratic with Hessian the Gauss–Newton matrix H = JᵀJ/N
+For a model and dataset of `run` (the same overrides), nothing is trained by default: the network is
+linearized at its initialization w0 (seed 0, the initialization every method of `run` starts from), where a
+squared loss on one-hot targets is exactly a quadratic with Hessian the Gauss–Newton matrix H = JᵀJ/N
 (subspaces/theory/linearized.py). Its threshold for a Haar-random affine subspace through w0 is
 predicted as d(ε) = r − δ(C_r), the statistical dimension of the sub-level set's cone (cones.py), r = rank J.
+With burn_in = (t, ...) the same is done at each w_t, the weights after t steps of `run`'s full-space run
+from w0 (its optimizer and centre lr, seed 0's data order): the prediction for burn-in affine subspaces,
+ε then a fraction of L(w_t). Where w_t alone reaches the target (ε90 >= L(w_t)) the prediction is d = 0,
+"θ = 0 reaches it", as `run` reports such a threshold.
 
 The quadratic comes by one of two routes, said in every row:
 
@@ -25,11 +29,13 @@ predict pruning or lottery subspaces. What it is compared with, and how far off 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import math
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from scipy.stats import spearmanr
@@ -38,8 +44,9 @@ from benchmark.config.build import build_config
 from benchmark.config.compose import compose
 from benchmark.core.errors import UserError
 from benchmark.core.seeds import derive_seed
+from benchmark.runner import provenance
 from benchmark.runner.context import setup
-from benchmark.training.loop import Group, train_population
+from benchmark.training.loop import Group, steps_per_epoch, train_population
 from benchmark.training.prep import data_seed, init_weights
 from leaderboards.compare import largest_tested_d
 from subspaces import IdentityProjection, Subspace
@@ -55,7 +62,8 @@ REAL_METHODS = ("random_affine", "burn_in_affine")  # the subspaces the theory i
 
 @dataclass(frozen=True)
 class PredictSettings:
-    eps: tuple[float, ...] = (0.3, 0.5, 0.7)  # fractions of L(w0)
+    eps: tuple[float, ...] = (0.3, 0.5, 0.7)  # fractions of L(anchor)
+    burn_in: tuple[int, ...] = (0,)  # the anchors: w_t after t full-space steps (0: w0)
     route: str = "auto"  # auto: exact up to exact_max_D, slq above
     drift: bool = False  # also train the real network from w0 (run's full-space recipe) and measure how far it left
     exact_max_D: int = 4000
@@ -71,6 +79,8 @@ class PredictSettings:
             raise UserError(f"--route {self.route!r}; accepted: {', '.join(ROUTES)}")
         if not self.eps or not all(0 < e < 1 for e in self.eps):
             raise UserError(f"--eps {list(self.eps)}: fractions of L(w0) strictly between 0 and 1")
+        if not self.burn_in or min(self.burn_in) < 0 or len(set(self.burn_in)) < len(self.burn_in):
+            raise UserError(f"--burn-in {list(self.burn_in)}: distinct step counts t >= 0 (0: the curvature at w0)")
         for name, low in (("draws", 10), ("samples", 50), ("probes", 1), ("steps", 10)):
             if getattr(self, name) < low:
                 raise UserError(f"--{name.replace('_', '-')} {getattr(self, name)}: need at least {low}")
@@ -95,10 +105,11 @@ class Threshold:
 @dataclass(frozen=True)
 class Drift:
     """How far the real network's training leaves the linear regime it was predicted in: one full-space run
-    from w0 with `run`'s recipe (cross-entropy, its optimizer and centre lr, its epochs), the same loop."""
+    from w0 with `run`'s recipe (cross-entropy, its optimizer and centre lr, its epochs), the same loop;
+    measured from the prediction's anchor (w0, or w_t on that run)."""
 
-    distance: float  # ‖w_T − w0‖ / ‖w0‖
-    ntk_change: float  # ‖K_T − K_0‖_F / ‖K_0‖_F, K = J Jᵀ on `examples` training examples
+    distance: float  # ‖w_T − anchor‖ / ‖anchor‖
+    ntk_change: float  # ‖K_T − K_anchor‖_F / ‖K_anchor‖_F, K = J Jᵀ on `examples` training examples
     examples: int
     steps: int
     test_accuracy: float
@@ -106,7 +117,7 @@ class Drift:
 
 @dataclass
 class Prediction:
-    """One model: the quadratic it came from and its thresholds."""
+    """One model at one anchor (w0, or w_t after t burn-in steps): the quadratic it came from and its thresholds."""
 
     model: str
     D: int
@@ -126,14 +137,28 @@ class Prediction:
     real: dict[str, float] = field(default_factory=dict)  # method -> its measured d*90, where given
     real_above: dict[str, float] = field(default_factory=dict)  # method -> d*90 not reached up to this d
     drift: Drift | None = None
+    t: int = 0  # burn-in steps of the anchor: 0 is w0
+    real_at_theta0: set[str] = field(default_factory=set)  # methods whose anchor alone reached the target
 
     @property
     def d90(self) -> Threshold:
         return next(t for t in self.thresholds if t.kind == "target90")
 
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The real methods this prediction is about: a random affine subspace through its anchor (at t = 0
+        burn-in affine is one through w0 too)."""
+        return REAL_METHODS if self.t == 0 else ("burn_in_affine",)
+
+    @property
+    def real_d90(self) -> tuple[str, float] | None:
+        """(method, the real network's d*90) for the first of `methods` that was measured, else None."""
+        return next(((m, self.real[m]) for m in self.methods if m in self.real), None)
+
 
 def quadratic(flat, w0, data, route: str, s: PredictSettings):
-    """(Linearized for the cone, Flow for ε90, J_val B: the validation outputs per flow coordinate, tr H)."""
+    """(Linearized for the cone, Flow for ε90, J_val B: the validation outputs per flow coordinate, tr H),
+    the network linearized at w0 (D,): any anchor."""
     x, Y = data.x_train, L.one_hot(data.y_train, data.num_classes)
     if route == "exact":
         J, f0 = L.jacobian(flat, w0, x), L.outputs(flat, w0, x)
@@ -154,11 +179,15 @@ def quadratic(flat, w0, data, route: str, s: PredictSettings):
 
 
 def predicted_d(lin: L.Linearized, eps: float, samples: int, seed: int) -> tuple[float, float]:
-    """(r − δ(C_r) at ε, its Monte Carlo standard error); (inf, 0) when ε is at or below the floor."""
+    """(r − δ(C_r) at ε, its Monte Carlo standard error); (inf, 0) when ε is at or below the floor, (0, 0)
+    when the anchor is already at or below ε (θ = 0 reaches it)."""
     if eps <= lin.floor:
         return math.inf, 0.0
+    if eps >= lin.initial_loss:
+        return 0.0, 0.0
     size = sizes(functools.partial(project, sublevel_cone(lin.curved(), eps - lin.floor)), lin.rank, samples, seed)
-    return lin.rank - size.statistical_dimension, size.statistical_dimension_se
+    # δ <= r exactly; a Monte Carlo δ above r (ε just below L(anchor), nearly every direction descends) reads 0
+    return max(0.0, lin.rank - size.statistical_dimension), size.statistical_dimension_se
 
 
 def measured_d(lin: L.Linearized, eps: list[float], draws: int, seed: int) -> list[float]:
@@ -171,81 +200,138 @@ def measured_d(lin: L.Linearized, eps: list[float], draws: int, seed: int) -> li
     return [crossing(p, 0.5) for p in success_probability(curves, torch.tensor(eps, dtype=torch.float64))]
 
 
-def drift(flat, w0, data, cfg, examples: int = 100) -> Drift:
-    """Train the real network from w0 in full space (the one loop, data order of seed 0) and compare its
-    end w_T with w0: distance and the change of the empirical NTK on the first `examples` training examples."""
+def full_run(flat, w0, data, cfg, at: set[int], whole: bool):
+    """The real network trained from w0 (D,) in full space with `run`'s recipe (the one loop, the data order
+    of seed 0): ({t: w_t (D,)} for every t in `at`, the run) — the whole run where `whole`, else only as many
+    epochs as the largest t needs."""
+    spe = steps_per_epoch(len(data.y_train), cfg.train.batch_size)
+    full = cfg.train.epochs * spe
+    late = [t for t in at if t > full]
+    if late:
+        raise UserError(f"--burn-in {max(late)} exceeds the full-space run, which has {full} steps "
+                        f"({cfg.train.epochs} epochs x {spe}); accepted: 0 <= t <= {full}")
+    epochs = cfg.train.epochs if whole else max(1, math.ceil(max(at, default=0) / spe))
+    snapshots = {0: w0} if 0 in at else {}
+
+    def on_step(step, weights):
+        if step in at:
+            snapshots[step] = weights()[0].clone()
+
     run = train_population(flat, [Group(Subspace(w0[None].clone(), IdentityProjection(1, flat.D)), cfg.train.lr,
-                                        (data_seed(0),))], data, cfg.train)
+                                        (data_seed(0),))], data, dataclasses.replace(cfg.train, epochs=epochs),
+                           on_step=on_step if set(at) - {0} else None)
+    return snapshots, run
+
+
+def drift(flat, anchor, run, data, examples: int = 100) -> Drift:
+    """Compare the full run's end w_T with the anchor (D,): distance and the change of the empirical NTK on
+    the first `examples` training examples."""
     wT = run.weights[0]
     x = data.x_train[:examples]
-    K0, KT = (J @ J.T for J in (L.jacobian(flat, w, x) for w in (w0, wT)))
-    return Drift(float((wT - w0).norm() / w0.norm()), float((KT - K0).norm() / K0.norm()), len(x), run.steps,
+    K0, KT = (J @ J.T for J in (L.jacobian(flat, w, x) for w in (anchor, wT)))
+    return Drift(float((wT - anchor).norm() / anchor.norm()), float((KT - K0).norm() / K0.norm()), len(x), run.steps,
                  float(run.metrics[0]["test_acc"]))
 
 
-def predict(label: str | None, overrides: list[str], s: PredictSettings) -> Prediction:
-    """One model: compose its `run` config, linearize at w0, flow to ε90, predict (and measure) d(ε).
-    label: the model's name in the report (None: the config's model name)."""
+def predict(label: str | None, overrides: list[str], s: PredictSettings) -> list[Prediction]:
+    """One model: compose its `run` config, linearize at each anchor (w0, w_t), flow to ε90, predict (and
+    measure) d(ε); one Prediction per anchor, in the order of s.burn_in. label: the model's name in the
+    report (None: the config's model name)."""
     start = time.perf_counter()
     cfg = build_config(compose([*overrides, "device=cpu"]))  # float64 linear algebra: the CPU's
     label = label or str(cfg.model["name"])
     _, data, make, flat = setup(cfg)
     w0 = init_weights(make, 0)
+    anchors, run = {0: w0}, None
+    if s.drift or set(s.burn_in) - {0}:
+        anchors, run = full_run(flat, w0, data, cfg, set(s.burn_in), whole=s.drift)
+    out = []
+    for t in s.burn_in:
+        p = predict_at(label, t, flat, anchors[t], data, s)
+        if s.drift:
+            p.drift = drift(flat, anchors[t], run, data)
+        p.seconds = time.perf_counter() - start  # the first anchor's includes the model's setup and the run
+        start = time.perf_counter()
+        out.append(p)
+    return out
+
+
+def predict_at(label: str, t: int, flat, anchor, data, s: PredictSettings) -> Prediction:
+    """The thresholds of the network linearized at the anchor (D,), w_t after t burn-in steps."""
     route = s.route_for(flat.D)
-    lin, flow, per, trace = quadratic(flat, w0, data, route, s)
-    losses, accs = L.flow_accuracy(flow, per, L.outputs(flat, w0, data.x_val), data.y_val)
+    lin, flow, per, trace = quadratic(flat, anchor, data, route, s)
+    losses, accs = L.flow_accuracy(flow, per, L.outputs(flat, anchor, data.x_val), data.y_val)
     eps90, acc90, best = L.loss_at_accuracy(losses, accs, TARGET)
     L0 = lin.initial_loss
     levels = [("fraction", f, f * L0) for f in s.eps] + [("target90", eps90 / L0, eps90)]
     measure = route == "exact" and flat.D <= s.measure_max_D
-    linearized = (measured_d(lin, [e for *_, e in levels], s.draws, derive_seed(s.seed, "predict", "draws", label))
+    at = ("t", t) if t else ()  # w0's seeds are those of the predictions made before burn-in existed
+    linearized = (measured_d(lin, [e for *_, e in levels], s.draws, derive_seed(s.seed, "predict", "draws", label, *at))
                   if measure else [math.nan] * len(levels))
     out = Prediction(label, flat.D, lin.N, data.num_classes, route, lin.rank, L0, lin.floor,
-                     float(lin.quadratic.eigenvalues[0]), trace, eps90, acc90, best, 0.0)
+                     float(lin.quadratic.eigenvalues[0]), trace, eps90, acc90, best, 0.0, t=t)
     for (kind, f, e), m in zip(levels, linearized):
-        p, se = predicted_d(lin, e, s.samples, derive_seed(s.seed, "predict", "cone", label, kind, f))
+        p, se = predicted_d(lin, e, s.samples, derive_seed(s.seed, "predict", "cone", label, kind, f, *at))
         out.thresholds.append(Threshold(kind, f, e, p, se, m))
-    if s.drift:
-        out.drift = drift(flat, w0, data, cfg)
-    out.seconds = time.perf_counter() - start
     return out
 
 
-def attach_real(predictions: list[Prediction], paths: list[str], methods: tuple[str, ...] = REAL_METHODS) -> None:
+def attach_real(predictions: list[Prediction], paths: list[str]) -> None:
     """Fill each prediction's `real` from committed results: a study CSV (columns model, D, method, d, as
-    invariance.csv) or a run's leaderboard.csv (method, D, dstar90), matched by model label where the file
-    has one, always by D. A threshold the run did not reach is recorded in `real_above` as the largest d it
-    tested (a lower bound); an upper bound ('reached at the smallest d') is left out."""
+    invariance.csv; burnin.csv's `value` is the burn-in t) or a run's leaderboard.csv (method, D, dstar90;
+    its burn-in t read from the provenance.json beside it), matched by model label where the file has one,
+    always by D, and by the anchor's t; only d*90 (a study's rows at fraction 0.9). A threshold the run did
+    not reach is recorded in `real_above` as the largest d it tested (a lower bound), one its anchor alone
+    reached in `real_at_theta0`; any other upper bound ('reached at the smallest d') is left out."""
     for path in paths:
         try:
             with open(path, newline="") as fh:
                 rows = list(csv.DictReader(fh))
         except OSError as e:
             raise UserError(f"--compare {path!r}: {e.strerror}") from None
+        run_t = _burn_in_of(Path(path).parent)
         for r in rows:
             d = r.get("d", r.get("dstar90", ""))
             bound = r.get("upper_bound", r.get("dstar90_upper_bound", "False")) in ("True", "1")
-            if r.get("method") not in methods or bound or "D" not in r:
+            theta0 = r.get("at_theta0", r.get("reached_at_theta0", "False")) in ("True", "1")
+            if (r.get("method") not in REAL_METHODS or "D" not in r or (bound and not theta0)
+                    or float(r.get("fraction") or TARGET) != TARGET):
                 continue
+            t = int(float(r["value"])) if "t" in r else (run_t if r["method"] == "burn_in_affine" else 0)
             above = largest_tested_d(r) if not d or not math.isfinite(float(d)) else None
             for pred in predictions:
-                if int(float(r["D"])) != pred.D or r.get("model", pred.model) != pred.model:
+                if (int(float(r["D"])) != pred.D or r.get("model", pred.model) != pred.model or t != pred.t
+                        or r["method"] not in pred.methods):
                     continue
-                if above:
+                if theta0:
+                    pred.real_at_theta0.add(r["method"])
+                elif above:
                     pred.real_above[r["method"]] = above
                 elif d:
                     pred.real[r["method"]] = float(d)
 
 
-def agreement(predictions: list[Prediction], method: str = "random_affine") -> dict[str, float]:
-    """Predicted d*90 against the real network's, over the models that have both: Spearman's rank
-    correlation, the worst and the median ratio predicted / real, how many models, and on how many the
-    prediction is at or above the real threshold (Larsen et al. derive it as an upper bound)."""
-    pairs = [(p.d90.predicted, p.real[method]) for p in predictions if method in p.real and math.isfinite(p.d90.predicted)]
+def _burn_in_of(folder: Path) -> int:
+    """The burn_in_steps of the run whose result lies in `folder` (0 where it has no provenance)."""
+    try:
+        return int(provenance.read(folder)["config"]["burn_in_steps"])
+    except (UserError, OSError, KeyError, TypeError, ValueError):
+        return 0
+
+
+def agreement(predictions: list[Prediction], burn_in: bool = False) -> dict[str, float]:
+    """Predicted d*90 against the real network's (`Prediction.real_d90`), over the predictions at w0 (or,
+    with burn_in, at w_t, t > 0) that have both and a positive prediction: Spearman's rank correlation, the
+    worst and the median ratio predicted / real, how many, and on how many the prediction is at or above
+    the real threshold (Larsen et al. derive it as an upper bound)."""
+    mine = [p for p in predictions if (p.t > 0) == burn_in]
+    pairs = [(p.d90.predicted, p.real_d90[1]) for p in mine if p.real_d90 and 0 < p.d90.predicted < math.inf]
+    # both say the anchor alone (nearly) reaches the target: agreement that no ratio can express
+    theta0 = sum(p.d90.predicted < 1 and bool(p.real_at_theta0 & set(p.methods)) for p in mine)
     if not pairs:
-        return {}
+        return {"models": 0, "theta0_both": theta0} if theta0 else {}
     ratios = sorted(a / b for a, b in pairs)
     worst = max(ratios, key=lambda r: abs(math.log(r)))
     rho = float(spearmanr([a for a, _ in pairs], [b for _, b in pairs]).statistic) if len(pairs) >= 3 else math.nan
-    return {"models": len(pairs), "spearman": rho, "worst_ratio": worst, "median_ratio": statistics.median(ratios),
+    return {"models": len(pairs), "theta0_both": theta0, "spearman": rho, "worst_ratio": worst, "median_ratio": statistics.median(ratios),
             "at_or_above": sum(a >= b for a, b in pairs)}
