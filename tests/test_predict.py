@@ -84,7 +84,7 @@ def test_predictions_meet_the_committed_thresholds_they_are_compared_with(tmp_pa
         attach_real(preds, [str(tmp_path / "missing.csv")])
 
 
-def test_burn_in_predicts_at_w_t_and_is_compared_with_burn_in_affine_at_the_same_t(tmp_path):
+def test_burn_in_predicts_at_w_t_and_is_compared_with_burn_in_affine_at_the_same_t(tmp_path, capsys):
     """--burn-in 0 T: one row per anchor; w_t is the full-space run's weights after T steps, so the quadratic
     (its L(anchor), spectrum) moves, the w0 row is the one predicted without burn-in, bit for bit."""
     common = [*TINY, "--eps", "0.5", "--draws", "10", "--samples", "100", "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]
@@ -101,8 +101,13 @@ def test_burn_in_predicts_at_w_t_and_is_compared_with_burn_in_affine_at_the_same
     # the drift is measured from each row's anchor: w_6 lies on the run, nearer its end than w0
     assert 0 < float(wt["drift_distance"]) < float(w0["drift_distance"])
     # a bad t is one line, before anything is trained
+    capsys.readouterr()
     assert main(["predict", *common, "--burn-in", "100000", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--burn-in 100000 exceeds the full-space run" in err and "0 <= t <=" in err
     assert main(["predict", *common, "--burn-in", "4", "4", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--burn-in [4, 4]: distinct step counts" in err
 
 
 def test_burn_in_predictions_read_a_burnin_study_and_a_runs_leaderboard(tmp_path):
