@@ -133,3 +133,34 @@ def test_burn_in_predictions_read_a_burnin_study_and_a_runs_leaderboard(tmp_path
     assert a["models"] == 2 and a["median_ratio"] == pytest.approx((2.0 + 1.5) / 2)
     assert a["theta0_both"] == 1  # m at 16: predicted 0 and the real anchor alone reaches the target
     assert agreement(preds)["models"] == 2
+
+
+def test_the_slq_route_shows_its_jacobian_products_as_progress():
+    """One bar per anchor on the slq route, ticked once per product, never past the most it announced."""
+    from benchmark.studies.predict.experiment import PredictSettings, predict, slq_products
+
+    bars = []
+
+    class Bar:
+        def __init__(self, label, anchor, most):
+            self.label, self.anchor, self.most, self.n = label, anchor, most, 0
+
+        def __enter__(self):
+            bars.append(self)
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n=1):
+            self.n += n
+
+    s = PredictSettings(eps=(0.5,), burn_in=(0, 3), route="slq", probes=1, steps=12, samples=60)
+    predict(None, TINY, s, progress=Bar)
+    assert [(b.label, b.anchor) for b in bars] == [("fc", "w0"), ("fc", "t = 3")]
+    most = slq_products(s)
+    # spectrum: 2 x (1 probe + r0) x 12; flow: 1 + 2 x 12; validation: one jvp per flow coordinate (<= 12)
+    assert all(2 * 2 * 12 + 1 + 2 * 12 <= b.n <= most == 2 * 3 * 12 + 1 + 12 for b in bars), [b.n for b in bars]
+    exact = PredictSettings(eps=(0.5,), route="exact", samples=60, draws=10, measure_max_D=0)
+    predict(None, TINY, exact, progress=Bar)
+    assert len(bars) == 2  # the exact route's seconds show no bar

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hydra.errors import HydraException
+from tqdm import tqdm
 
 from benchmark.core.errors import UserError
 from benchmark.core.overrides import keys, parse, shared
@@ -119,7 +120,7 @@ def _main(argv: list[str]) -> int:
         tracking.log_values(client, parent, params=params)
         for label, model_overrides in todo:
             try:  # without --models the row is named after the model the overrides choose
-                predictions = predict(label, [*run_overrides, *model_overrides], settings)
+                predictions = predict(label, [*run_overrides, *model_overrides], settings, progress)
             except HydraException as e:
                 raise _config_error(e) from None
             for p in predictions:
@@ -154,6 +155,12 @@ def _main(argv: list[str]) -> int:
     print(table)
     print(f"table and plot in {out}/; runs in MLflow experiment {args.experiment!r}: {tracking.ui_command(uri)}")
     return 0
+
+
+def progress(label: str, anchor: str, most: int) -> tqdm:
+    """The bar of one anchor's Jacobian products (the slq route's cost: about one pass over the examples each)."""
+    return tqdm(total=most, desc=f"{label} at {anchor}: Jacobian products", unit="product", file=sys.stderr,
+                dynamic_ncols=True, leave=False)
 
 
 def log_prediction(client, exp_id: str, parent: str, p: experiment.Prediction) -> None:

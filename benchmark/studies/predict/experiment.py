@@ -28,12 +28,14 @@ predict pruning or lottery subspaces. What it is compared with, and how far off 
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import functools
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,9 +158,29 @@ class Prediction:
         return next(((m, self.real[m]) for m in self.methods if m in self.real), None)
 
 
-def quadratic(flat, w0, data, route: str, s: PredictSettings):
+def slq_products(s: PredictSettings) -> int:
+    """The most Jacobian products (a jvp or a vjp, each about one pass over its examples) the slq route
+    makes per anchor: `probes` Lanczos runs and one on r0, two products a step, the Krylov flow (one vjp
+    more) and one validation jvp per flow coordinate; fewer where a Krylov space closes early."""
+    return 2 * (s.probes + 2) * s.steps + 1 + s.steps
+
+
+def counted(p: slq.Products, tick: Callable[[], None]) -> slq.Products:
+    """p with tick() called before each of its Jacobian products (the progress of the slq route)."""
+    def jvp(v):
+        tick()
+        return p.jvp(v)
+
+    def vjp(u):
+        tick()
+        return p.vjp(u)
+
+    return dataclasses.replace(p, jvp=jvp, vjp=vjp)
+
+
+def quadratic(flat, w0, data, route: str, s: PredictSettings, tick: Callable[[], None] = lambda: None):
     """(Linearized for the cone, Flow for ε90, J_val B: the validation outputs per flow coordinate, tr H),
-    the network linearized at w0 (D,): any anchor."""
+    the network linearized at w0 (D,): any anchor. tick: called once per Jacobian product (slq route)."""
     x, Y = data.x_train, L.one_hot(data.y_train, data.num_classes)
     if route == "exact":
         J, f0 = L.jacobian(flat, w0, x), L.outputs(flat, w0, x)
@@ -168,12 +190,12 @@ def quadratic(flat, w0, data, route: str, s: PredictSettings):
         per = L.jacobian(flat, w0, data.x_val) @ flow.basis
         return lin, flow, per, float(lin.quadratic.eigenvalues.sum())
     with L._float64(flat):  # slq.estimate's stages, its products kept for the Krylov flow
-        train = slq.products(flat, w0, x)
+        train = counted(slq.products(flat, w0, x), tick)
         f0 = flat(w0.detach().to(torch.float64), x.to(torch.float64)).detach()
         spectrum = slq.spectrum(train, Y, f0, s.probes, s.steps, derive_seed(s.seed, "predict", "probes"))
         lin = slq.synthesize(spectrum)
         flow = slq.krylov_flow(train, Y, f0, lin.floor, s.steps)
-        val = slq.products(flat, w0, data.x_val)
+        val = counted(slq.products(flat, w0, data.x_val), tick)
         per = torch.stack([val.jvp(b).reshape(-1) for b in flow.basis.T], dim=1)
     return lin, flow, per, float((spectrum.density[0] * spectrum.density[1]).sum())
 
@@ -233,10 +255,12 @@ def drift(flat, anchor, run, data, examples: int = 100) -> Drift:
                  float(run.metrics[0]["test_acc"]))
 
 
-def predict(label: str | None, overrides: list[str], s: PredictSettings) -> list[Prediction]:
+def predict(label: str | None, overrides: list[str], s: PredictSettings,
+            progress: Callable[[str, str, int], contextlib.AbstractContextManager] | None = None) -> list[Prediction]:
     """One model: compose its `run` config, linearize at each anchor (w0, w_t), flow to ε90, predict (and
     measure) d(ε); one Prediction per anchor, in the order of s.burn_in. label: the model's name in the
-    report (None: the config's model name)."""
+    report (None: the config's model name). progress(label, anchor, most products): a context (a bar) whose
+    update() is called per Jacobian product of that anchor (slq route; the exact route's seconds show none)."""
     start = time.perf_counter()
     cfg = build_config(compose([*overrides, "device=cpu"]))  # float64 linear algebra: the CPU's
     label = label or str(cfg.model["name"])
@@ -247,7 +271,11 @@ def predict(label: str | None, overrides: list[str], s: PredictSettings) -> list
         anchors, run = full_run(flat, w0, data, cfg, set(s.burn_in), whole=s.drift)
     out = []
     for t in s.burn_in:
-        p = predict_at(label, t, flat, anchors[t], data, s)
+        route = s.route_for(flat.D)
+        bar = (progress(label, f"t = {t}" if t else "w0", slq_products(s)) if progress and route == "slq"
+               else contextlib.nullcontext())
+        with bar as b:
+            p = predict_at(label, t, flat, anchors[t], data, s, b.update if b else (lambda: None))
         if s.drift:
             p.drift = drift(flat, anchors[t], run, data)
         p.seconds = time.perf_counter() - start  # the first anchor's includes the model's setup and the run
@@ -256,10 +284,11 @@ def predict(label: str | None, overrides: list[str], s: PredictSettings) -> list
     return out
 
 
-def predict_at(label: str, t: int, flat, anchor, data, s: PredictSettings) -> Prediction:
+def predict_at(label: str, t: int, flat, anchor, data, s: PredictSettings,
+               tick: Callable[[], None] = lambda: None) -> Prediction:
     """The thresholds of the network linearized at the anchor (D,), w_t after t burn-in steps."""
     route = s.route_for(flat.D)
-    lin, flow, per, trace = quadratic(flat, anchor, data, route, s)
+    lin, flow, per, trace = quadratic(flat, anchor, data, route, s, tick)
     losses, accs = L.flow_accuracy(flow, per, L.outputs(flat, anchor, data.x_val), data.y_val)
     eps90, acc90, best = L.loss_at_accuracy(losses, accs, TARGET)
     L0 = lin.initial_loss
