@@ -54,3 +54,33 @@ def test_bench_lottery_is_the_stored_prefix_below_the_rank_and_the_completion_ab
     assert lottery(500, 20, seed=0, rank=30).kind == "dense"
     p = lottery(500, 40, seed=0, rank=30)
     assert p.kind == "completed_basis" and (p.r, p.d) == (30, 40)
+
+
+def test_grouped_convolutions_compute_what_vmap_computes_with_k_members_work():
+    """grouped_forward (one conv with groups = K per layer) gives each member's logits and gradient as
+    vmap does, and its FLOPs per member are the single member's: the work vmap's batched conv exceeds."""
+    from benchmark.studies.bench.experiment import _model, bench_grouped, grouped_forward
+
+    for name in ("conv2", "lenet5"):
+        flat, shape, classes = _model(name, torch.device("cpu"))
+        g = torch.Generator().manual_seed(0)
+        x, y = torch.randn(6, *shape, generator=g), torch.randint(0, classes, (6,), generator=g)
+        W = flat.flatten() + 0.05 * torch.randn(3, flat.D, generator=g)
+        grads = []
+        for forward in (lambda V: flat.batched(V, x, True), lambda V: grouped_forward(flat, V, x),
+                        lambda V: grouped_forward(flat, V, x, "unfold")):
+            V = W.clone().requires_grad_()
+            out = forward(V)
+            assert out.shape == (3, 6, classes)
+            torch.nn.functional.cross_entropy(out.reshape(-1, classes), y.repeat(3)).backward()
+            grads.append((out.detach(), V.grad))
+        (a, ga), *others = grads
+        for b, gb in others:
+            assert torch.allclose(a, b, atol=1e-5, rtol=1e-4) and torch.allclose(ga, gb, atol=1e-6, rtol=1e-3), name
+        assert not torch.allclose(a[0], a[1])  # the members differ: each ran its own weights
+    rows = bench_grouped("conv2", 8, torch.device("cpu"), ks=(1, 4), repeats=1, emit=lambda r: None)
+    assert [r["K"] for r in rows] == [1, 4]
+    for r in rows:
+        assert abs(r["grouped_mflop"] - r["sequential_mflop"]) <= 0.01 * r["sequential_mflop"]
+        assert abs(r["vmap_mflop"] - r["sequential_mflop"]) <= 0.01 * r["sequential_mflop"]  # vmap: a grouped conv
+        assert r["grouped_steps_per_s"] > 0 and r["vmap_steps_per_s"] > 0 and r["max_rel_err"] < 1e-4

@@ -17,11 +17,19 @@ from benchmark.studies.bench.experiment import (
     DIMS,
     POPULATION_K,
     PROJECTIONS,
+    bench_grouped,
     bench_on_the_fly,
     bench_population,
     bench_projections,
 )
-from benchmark.studies.bench.report import on_the_fly_table, population_table, projection_table
+from benchmark.studies.bench.report import grouped_table, on_the_fly_table, population_table, projection_table
+
+# What each --kind measures: one line of its help; the tables print in this order.
+KINDS = {"projection": "each projection's step against the plain one (--model, --dims, --projections)",
+         "on_the_fly": "peak memory of a dense projection regenerated every step (--model, --dims)",
+         "population": "K members batched against stepped one by one (--population-model, --population-k)",
+         "grouped": "a conv net's population forward+backward: vmap against grouped convolutions "
+                    "(--population-model, --population-k)"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch", type=int, default=128)
     shared(ap, tracking=False, device="auto")
     ap.add_argument("--kind", default="projection,population",
-                    help="comma-separated: projection, population (default: both)")
+                    help="comma-separated, of: " + "; ".join(f"{k}: {v}" for k, v in KINDS.items())
+                    + " (default: projection,population)")
     ap.add_argument("--dims", default=",".join(map(str, DIMS)), help="subspace dimensions d, comma-separated")
     ap.add_argument("--projections", default=",".join(PROJECTIONS))
     ap.add_argument("--population-model", default="mlp", choices=sorted(BENCH_INPUTS))
@@ -46,8 +55,8 @@ def _validated(args: argparse.Namespace):
     device = resolve_device(args.device)
     kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
     for k in kinds:
-        if k not in ("projection", "population", "on_the_fly"):
-            raise UserError(f"unknown bench kind {k!r}; accepted: on_the_fly, population, projection")
+        if k not in KINDS:
+            raise UserError(f"unknown bench kind {k!r}; accepted: {', '.join(KINDS)}")
     projections = [p.strip() for p in args.projections.split(",") if p.strip()]
     for p in projections:
         if p not in PROJECTIONS:
@@ -87,4 +96,11 @@ def main(argv: list[str]) -> int:
         rows = bench_population(args.population_model, args.batch, device, ks, repeats=args.repeats, emit=emit)
         if rows:
             show(population_table(rows, args.population_model, args.batch, device))
+    if "grouped" in kinds:
+        try:
+            rows = bench_grouped(args.population_model, args.batch, device, ks, repeats=args.repeats, emit=emit)
+        except ValueError as e:  # a model grouped_forward cannot run (no conv net of plain layers)
+            print(f"error: --population-model {args.population_model}: {e}", file=sys.stderr)
+            return 2
+        show(grouped_table(rows, args.population_model, args.batch, device))
     return 0

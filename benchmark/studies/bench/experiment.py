@@ -22,7 +22,7 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop
 
 from benchmark.models import create_model
 from benchmark.training.loop import Group, Population, TrainConfig
@@ -151,10 +151,24 @@ def time_interleaved(steps: dict, device, repeats: int, budget_s: float = 20.0) 
     return {name: 1e3 * statistics.median(v) for name, v in times.items()}
 
 
+def grouped_conv_backward_flops(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed,
+                                output_padding, groups, output_mask, out_shape=None, **kwargs) -> int:
+    """torch's count of a convolution's backward with the weight gradient of a grouped convolution divided by
+    its groups: torch (2.14) counts that gradient as one conv over all C_in x C_out channel pairs, G times
+    the work of G groups' C_in/G x C_out/G (its input gradient is counted right, from the weight's shape)."""
+    args = (grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed, output_padding, groups)
+    flops = conv_backward_flop(*args, [output_mask[0], False, False], out_val=out_shape)
+    if output_mask[1]:
+        flops += conv_backward_flop(*args, [False, True, False], out_val=out_shape) // groups
+    return flops
+
+
 def step_flops(step) -> int:
     """Floating-point operations of one call of `step` (forward, backward and optimizer), by torch's counter
-    (matrix products and convolutions: the work that dominates; elementwise passes are not counted)."""
-    with FlopCounterMode(display=False) as counter:
+    (matrix products and convolutions: the work that dominates; elementwise passes are not counted), its
+    grouped-convolution backward corrected (vmap runs K members' convolutions as one grouped one)."""
+    with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward:
+                                                        grouped_conv_backward_flops}) as counter:
         step()
     return counter.get_total_flops()
 
@@ -315,6 +329,111 @@ def bench_on_the_fly(model: str, batch: int, device: torch.device, dims, steps: 
         row = dict(kind="on_the_fly", projection="dense_on_the_fly", model=model, D=flat.D, d=d, K=1,
                    device=str(device), stored_matrix_gb=round(flat.D * d * 4 / 1e9, 1), build_s=round(build_s, 1),
                    step_s=round(step_s, 1), losses=[round(v, 4) for v in losses], peak_mem_mb=round(mem["mb"], 1))
+        rows.append(row)
+        emit(row)
+    return rows
+
+
+# --- the model part of a population step: vmap against grouped convolutions -----------------------------
+
+GROUPED_LAYERS = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.ReLU, torch.nn.AvgPool2d, torch.nn.MaxPool2d,
+                  torch.nn.Flatten)
+
+
+def grouped_forward(flat: FlatModel, W: torch.Tensor, x: torch.Tensor, conv: str = "grouped") -> torch.Tensor:
+    """K members of a plain conv net (Conv2d / pools / ReLU / Flatten / Linear in sequence) on one shared
+    batch with each layer as one call: W (K, D), x (B, C, H, W) -> logits (K, B, classes).
+
+    A member's channels sit side by side, K·C of them: the first convolution is one conv with K·out
+    filters (the input is shared), the next ones grouped convolutions (groups = K: member k's filters
+    read only member k's channels), so each does exactly K members' work; after Flatten, Linear is a
+    batched matrix product. conv="unfold": the convolutions after the first as im2col and one batched
+    matrix product over the members instead (F.unfold, then (K, out, C·k²) @ (K, C·k², B·L)). Candidates
+    for FlatModel.batched on conv nets, measured here first (bench_grouped) against vmap's batched
+    convolution (itself one grouped convolution: the same work, the same FLOPs)."""
+    K = W.shape[0]
+    params = {n: W[:, s].reshape(K, *shape) for n, s, shape in zip(flat.names, flat.slices, flat.shapes)}
+    layers = [(name, m) for name, m in flat.module.named_modules() if not list(m.children())]
+    h, split = x, False  # split: h carries the members (K·C channels, or a leading K after Flatten)
+    for name, m in layers:
+        prefix = f"{name}." if name else ""
+        if not isinstance(m, GROUPED_LAYERS):
+            raise ValueError(f"grouped_forward runs Conv2d, Linear, ReLU, pools and Flatten; not {type(m).__name__}")
+        if isinstance(m, torch.nn.Conv2d):
+            w, b = params[prefix + "weight"], params.get(prefix + "bias")
+            if split and conv == "unfold":
+                h = _unfolded_conv(h, w, b, m)
+            else:
+                h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), None if b is None else b.reshape(-1), m.stride,
+                             m.padding, m.dilation, K if split else 1)
+            split = True
+        elif isinstance(m, torch.nn.Linear):
+            w, b = params[prefix + "weight"], params.get(prefix + "bias")
+            h = (torch.einsum("bf,kof->kbo", h, w) if not split else torch.bmm(h, w.transpose(1, 2)))
+            h = h if b is None else h + b[:, None, :]
+            split = True
+        elif isinstance(m, torch.nn.Flatten):
+            h = h.reshape(h.shape[0], K, -1).transpose(0, 1) if split else h.flatten(1)
+        else:
+            h = m(h)
+    return h if split else h.expand(K, *h.shape)
+
+
+def _unfolded_conv(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, m: torch.nn.Conv2d) -> torch.Tensor:
+    """Member k's conv of its channels: h (B, K·C, H, W), w (K, out, C, kh, kw) -> (B, K·out, H', W')."""
+    B, K = h.shape[0], w.shape[0]
+    cols = F.unfold(h, m.kernel_size, m.dilation, m.padding, m.stride)  # (B, K·C·kh·kw, L)
+    L = cols.shape[-1]
+    cols = cols.view(B, K, -1, L).permute(1, 2, 0, 3).reshape(K, -1, B * L)
+    out = torch.bmm(w.reshape(K, w.shape[1], -1), cols)  # (K, out, B·L)
+    if b is not None:
+        out = out + b[:, :, None]
+    Ho = (h.shape[2] + 2 * m.padding[0] - m.dilation[0] * (m.kernel_size[0] - 1) - 1) // m.stride[0] + 1
+    return out.view(K, -1, B, L).permute(2, 0, 1, 3).reshape(B, -1, Ho, L // Ho)
+
+
+def bench_grouped(model: str, batch: int, device: torch.device, ks=POPULATION_K, repeats: int = 10,
+                  emit=print) -> list[dict]:
+    """The model part of a population step (forward, cross-entropy, backward to W (K, D)) three ways:
+    vmap (what FlatModel.batched runs today), grouped convolutions (grouped_forward) and K separate
+    single-member calls; member-steps per second and the FLOPs per member each does. Outputs are checked
+    to agree first."""
+    flat, shape, classes = _model(model, device)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, *shape, generator=g).to(device)
+    y = torch.randint(0, classes, (batch,), generator=g).to(device)
+    w0 = flat.flatten()
+    peak = matmul_gflops(device)
+
+    def step(forward, W):
+        def run():
+            W.grad = None
+            logits = forward(W)
+            F.cross_entropy(logits.reshape(-1, classes), y.repeat(len(W))).backward()
+        return run
+
+    rows = []
+    for K in ks:
+        W = (w0 + 0.01 * torch.randn(K, flat.D, generator=g).to(device)).requires_grad_()
+        singles = [w.detach().clone()[None].requires_grad_() for w in W]
+        forms = {"vmap": lambda V: flat.batched(V, x, True), "grouped": lambda V: grouped_forward(flat, V, x),
+                 "unfold": lambda V: grouped_forward(flat, V, x, "unfold")}
+        with torch.no_grad():
+            ref = flat.batched(W, x, True)
+            err = max(float((grouped_forward(flat, W, x, c) - ref).abs().max() / ref.abs().max())
+                      for c in ("grouped", "unfold"))
+        if err > 1e-4:
+            raise AssertionError(f"grouped_forward disagrees with vmap by {err:.1e} (relative) at K = {K}")
+        steps = {name: step(f, W) for name, f in forms.items()}
+        one = lambda V: flat.batched(V, x, True)
+        steps["sequential"] = lambda: [step(one, s)() for s in singles]
+        ms = time_interleaved(steps, device, repeats)
+        flops = {name: step_flops(s) / K for name, s in steps.items()}
+        row = dict(kind="grouped", model=model, D=flat.D, K=K, device=str(device), max_rel_err=float(f"{err:.1e}"),
+                   **{f"{n}_steps_per_s": round(1e3 * K / ms[n], 1) for n in steps},
+                   **{f"{n}_mflop": round(flops[n] / 1e6, 1) for n in steps},
+                   **{f"{n}_gflops": round(K * flops[n] / ms[n] / 1e6, 1) for n in steps},
+                   matmul_gflops=round(peak, 1))
         rows.append(row)
         emit(row)
     return rows

@@ -32,3 +32,16 @@ def population_table(rows: list[dict], model: str, batch: int, device) -> str:
                      "plain_steps_per_s", "vs_plain", "member_mflop", "plain_mflop", "batched_gflops",
                      "plain_gflops"]),
     ])
+
+
+def grouped_table(rows: list[dict], model: str, batch: int, device) -> str:
+    forms = ("vmap", "grouped", "unfold", "sequential")
+    return "\n".join([
+        f"\n## population forward+backward: {model} (D = {rows[0]['D']:,}), batch {batch}, {device}",
+        "(member-steps per second, MFLOP per member-step and GFLOP/s of the model part of a population step: "
+        "vmap as FlatModel.batched runs it, grouped convolutions, im2col + batched matrix products (unfold), "
+        "K single-member calls one after another; "
+        f"float32 1024 x 1024 matrix product: {rows[0]['matmul_gflops']} GFLOP/s)",
+        table(rows, ["K", *(f"{f}_steps_per_s" for f in forms), *(f"{f}_mflop" for f in forms),
+                     *(f"{f}_gflops" for f in forms), "max_rel_err"]),
+    ])
