@@ -394,10 +394,10 @@ def _unfolded_conv(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, m: 
 
 def bench_grouped(model: str, batch: int, device: torch.device, ks=POPULATION_K, repeats: int = 10,
                   emit=print) -> list[dict]:
-    """The model part of a population step (forward, cross-entropy, backward to W (K, D)) three ways:
-    vmap (what FlatModel.batched runs today), grouped convolutions (grouped_forward) and K separate
-    single-member calls; member-steps per second and the FLOPs per member each does. Outputs are checked
-    to agree first."""
+    """The model part of a population step (forward, cross-entropy, backward to W (K, D)) four ways:
+    vmap (what FlatModel.batched runs today), grouped convolutions and im2col + bmm (grouped_forward),
+    and K separate single-member calls; member-steps per second and the FLOPs per member each does.
+    The forms' outputs are checked to agree first."""
     flat, shape, classes = _model(model, device)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, *shape, generator=g).to(device)
@@ -423,7 +423,7 @@ def bench_grouped(model: str, batch: int, device: torch.device, ks=POPULATION_K,
             err = max(float((grouped_forward(flat, W, x, c) - ref).abs().max() / ref.abs().max())
                       for c in ("grouped", "unfold"))
         if err > 1e-4:
-            raise AssertionError(f"grouped_forward disagrees with vmap by {err:.1e} (relative) at K = {K}")
+            raise RuntimeError(f"grouped_forward disagrees with vmap by {err:.1e} (relative) at K = {K}")
         steps = {name: step(f, W) for name, f in forms.items()}
         one = lambda V: flat.batched(V, x, True)
         steps["sequential"] = lambda: [step(one, s)() for s in singles]
