@@ -3,7 +3,16 @@ benchmark's job, not a unit test's)."""
 import torch
 
 from benchmark.models import create_model
-from benchmark.studies.bench.experiment import bench_population, bench_projections, lottery, plain_step, step_flops
+from benchmark.studies.bench.experiment import (
+    _model,
+    bench_grouped,
+    bench_population,
+    bench_projections,
+    grouped_forward,
+    lottery,
+    plain_step,
+    step_flops,
+)
 
 
 def test_projection_rows_report_the_plain_step_and_the_full_step_side_by_side():
@@ -59,8 +68,6 @@ def test_bench_lottery_is_the_stored_prefix_below_the_rank_and_the_completion_ab
 def test_grouped_convolutions_compute_what_vmap_computes_with_k_members_work():
     """grouped_forward (one conv with groups = K per layer) gives each member's logits and gradient as
     vmap does, and its FLOPs per member are the single member's: the work vmap's batched conv exceeds."""
-    from benchmark.studies.bench.experiment import _model, bench_grouped, grouped_forward
-
     for name in ("conv2", "lenet5"):
         flat, shape, classes = _model(name, torch.device("cpu"))
         g = torch.Generator().manual_seed(0)

@@ -6,7 +6,15 @@ import math
 import pytest
 
 from benchmark.__main__ import main
-from benchmark.studies.predict.experiment import Prediction, Threshold, agreement, attach_real
+from benchmark.studies.predict.experiment import (
+    Prediction,
+    PredictSettings,
+    Threshold,
+    agreement,
+    attach_real,
+    predict,
+    slq_products,
+)
 
 TINY = ["dataset=digits", "model=fc", "model.width=8", "model.depth=1"]  # D = 610, N·C = 12,940: a floor
 
@@ -137,8 +145,6 @@ def test_burn_in_predictions_read_a_burnin_study_and_a_runs_leaderboard(tmp_path
 
 def test_the_slq_route_shows_its_jacobian_products_as_progress():
     """One bar per anchor on the slq route, ticked once per product, never past the most it announced."""
-    from benchmark.studies.predict.experiment import PredictSettings, predict, slq_products
-
     bars = []
 
     class Bar:

@@ -6,6 +6,7 @@ does not re-run); this proves that the README copies them, so a re-published res
 updated in the same change fails here instead of going unnoticed.
 """
 import csv
+import json
 import math
 import re
 from pathlib import Path
@@ -56,8 +57,6 @@ def test_the_readme_tables_of_a_run_are_its_committed_leaderboard(title, folder)
 
 
 def test_the_readme_default_result_prose_states_the_committed_reference():
-    import json
-
     f = json.loads((RESULTS / "mnist1d-mlp" / "findings.json").read_text())["reference"]
     text = section("Results of the default benchmark")
     assert (f"train accuracy {f['train_acc']:.3f} and test accuracy {f['test_acc']:.3f}" in text
