@@ -6,6 +6,7 @@ import math
 import pytest
 
 from benchmark.__main__ import main
+from benchmark.studies.predict import experiment
 from benchmark.studies.predict.experiment import (
     Prediction,
     PredictSettings,
@@ -67,9 +68,9 @@ def test_a_bad_run_override_or_option_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "'nope.csv': no such file" in err and not (tmp_path / "c" / "predict.csv").exists()
 
 
-def _prediction(model, D, predicted, t=0):
-    p = Prediction(model, D, 100, 10, "slq", D, 1.0, 0.1, 1.0, 1.0, 0.3, 0.9, 0.95, 0.0, t=t)
-    p.thresholds.append(Threshold("target90", 0.3, 0.3, predicted, 1.0, math.nan))
+def _prediction(model, D, predicted, t=0, se=1.0):
+    p = Prediction(model, D, 100, 10, "slq", D, 1.0, 0.1, 1.0, 1.0, 0.9, 0.95, 0.0, t=t)
+    p.thresholds.append(Threshold("target90", 0.3, 0.3, predicted, se, math.nan))
     return p
 
 
@@ -141,6 +142,30 @@ def test_burn_in_predictions_read_a_burnin_study_and_a_runs_leaderboard(tmp_path
     assert a["models"] == 2 and a["median_ratio"] == pytest.approx((2.0 + 1.5) / 2)
     assert a["theta0_both"] == 1  # m at 16: predicted 0 and the real anchor alone reaches the target
     assert agreement(preds)["models"] == 2
+
+
+def test_theta0_agreement_allows_the_predictions_monte_carlo_error():
+    """'Both say θ = 0' where the real anchor alone reaches the target and the prediction is within two of
+    its standard errors of 0 (or below one direction), not where it is clearly positive."""
+    preds = [_prediction("m", 100, 9.0, t=16, se=4.6), _prediction("m", 100, 0.5, t=64, se=0.0),
+             _prediction("m", 100, 9.0, t=256, se=1.0), _prediction("m", 100, 9.0, t=4, se=4.6)]
+    for p in preds[:3]:
+        p.real_at_theta0.add("burn_in_affine")
+    assert agreement(preds, burn_in=True)["theta0_both"] == 2  # t = 16 and 64; 9 ± 1 is not 0; t = 4's run needs d
+
+
+def test_the_eps90_cone_is_seeded_by_its_name_not_by_the_computed_level(monkeypatch):
+    """ε90 is computed, so its last bits are the machine's rounding: they must not pick the cone's Monte Carlo
+    sample (they did, and moved predicted d*90 by its standard error from one CPU to the next)."""
+    seeds, real = [], experiment.L.loss_at_accuracy
+    monkeypatch.setattr(experiment, "predicted_d", lambda lin, eps, samples, seed: seeds.append((eps, seed)) or (1.0, 0.0))
+    s = PredictSettings(eps=(0.5,), measure_max_D=0)
+    for scale in (1.0, 1.0 + 1e-12):  # the same ε90 but for its last bits
+        monkeypatch.setattr(experiment.L, "loss_at_accuracy", lambda *a, k=scale: (real(*a)[0] * k, *real(*a)[1:]))
+        predict(None, TINY, s)
+    (f1, s1), (e1, t1), (f2, s2), (e2, t2) = seeds
+    assert e1 != e2 and t1 == t2  # ε90 moved, its seed did not
+    assert f1 == f2 and s1 == s2 and s1 != t1
 
 
 def test_the_slq_route_shows_its_jacobian_products_as_progress():

@@ -91,8 +91,8 @@ def to_markdown(predictions: list[Prediction], settings_line: str) -> str:
                           f"median {a['median_ratio']:.2f}, worst {a['worst_ratio']:.2f}; the prediction is at or "
                           f"above the real threshold on {a['at_or_above']} of {a['models']}.")]
         if a.get("theta0_both"):
-            lines += ["", (f"At {a['theta0_both']} anchor(s) both the prediction (d < 1) and the real runs say that "
-                          f"θ = 0, the anchor alone, reaches the target.")]
+            lines += ["", (f"At {a['theta0_both']} anchor(s) both the prediction (d within two Monte Carlo standard "
+                          f"errors of 0) and the real runs say that θ = 0, the anchor alone, reaches the target.")]
     lines += ["", ("rank r: eigenvalues of H above 1e-10 λ_max (exact route) or above 1e-5 λ_max (slq, whose Ritz "
                    "values resolve no smaller ones; what lies below holds little of the loss). "
                    "pred: r − δ(C_r), the cone's statistical dimension (Monte Carlo); lin: the linearized network's "
