@@ -8,10 +8,12 @@ updated in the same change fails here instead of going unnoticed.
 The tables of the default run, the mnist5k run and predict are checked cell by cell. Every other number
 of a results section (two significant digits or more) must be one of the committed files of the folders
 the section cites (`CITES`), in some rounding, or be listed in `ELSEWHERE` with why it is not; a wall time
-"M min S s" must be a stage's or the whole run's in their provenance.json. That is a membership test: a
+("M min S s", "H h M min") must be one their provenance.json records (a stage, all stages, or the run's
+working stages), to the second or, where no seconds are given, to the minute. That is a membership test: a
 moved number fails it unless its new value happens to occur elsewhere in those files.
 """
 import csv
+import functools
 import itertools
 import json
 import math
@@ -232,6 +234,7 @@ def wall_times(folder: str) -> list[float]:
     return [*walls.values(), sum(walls.values()), working]
 
 
+@functools.cache  # several places cite the same folder
 def committed_numbers(folder: str) -> set[str]:
     """Every number of the files a committed run or study wrote (its hand-written README.md aside), in
     every rounding; wall times in minutes and hours, peak memory in GB; and for a run every paired d*90
