@@ -70,6 +70,31 @@ def test_the_predicted_threshold_is_within_two_percent_of_D_of_the_measured_one(
     assert checked >= 3
 
 
+@pytest.mark.parametrize("n", [60, 30])
+def test_the_curves_on_the_curved_coordinates_are_those_of_all_D(n):
+    """min_loss_curves works on the r curved coordinates only (the flat ones cannot lower the loss): the
+    same distribution as nested least squares over all D, at a fraction of its cost."""
+    flat, *_, lin = _network(n)
+    D, r = flat.D, lin.rank
+    curves = L.min_loss_curves(lin, 40, seed=5)
+    assert curves.shape == (40, D + 1) and curves.dtype == torch.float64
+    torch.testing.assert_close(curves[:, 0], torch.full((40,), lin.initial_loss, dtype=torch.float64))
+    assert bool((curves[:, r:] == lin.floor).all())  # from d = r on, the subspace spans every curved direction
+    half = r // 2  # within each half the subspaces are nested: the best loss never rises with d
+    assert bool((curves[:, 1 : half + 1] <= curves[:, :half] + 1e-12).all())
+    assert bool((curves[:, half + 2 : r + 1] <= curves[:, half + 1 : r] + 1e-12).all())
+    torch.testing.assert_close(L.min_loss_curves(lin, 3, seed=5), curves[:3], rtol=0, atol=0)  # draw i: (seed, i)
+    assert not torch.equal(L.min_loss_curves(lin, 3, seed=6), curves[:3])
+    full = nested_min_loss(lin.quadratic, torch.randn(40, D, D, generator=torch.Generator().manual_seed(1),
+                                                      dtype=torch.float64)) + lin.floor
+    for fraction in (0.3, 0.5, 0.7):
+        eps = torch.tensor([fraction * lin.initial_loss], dtype=torch.float64)
+        if float(eps) <= lin.floor:
+            continue
+        ours, everything = (crossing(success_probability(c, eps)[0], 0.5) for c in (curves, full))
+        assert abs(ours - everything) < 0.01 * D, (fraction, ours, everything)
+
+
 def test_gradient_flow_reaches_an_accuracy_at_a_loss_between_the_floor_and_the_start():
     _, _, y, J, f0, lin = _network(30)
     f = lin.flow()

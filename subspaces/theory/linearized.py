@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.func import jacrev, vmap
 
 from subspaces.flat import FlatModel
+from subspaces.theory import quadratic
 from subspaces.theory.quadratic import Quadratic
 
 RANK_TOL = 1e-10  # relative to λ_max: below it an eigenvalue of JᵀJ is float64 rounding, not curvature
@@ -117,6 +118,18 @@ def linearize(J: Tensor, targets: Tensor, initial: Tensor) -> Linearized:
     explained = 0.5 * float((lam * z_star**2).sum())
     floor = max(0.0, float(r0 @ r0) / (2 * N) - explained)
     return Linearized(Quadratic(lam, z_star, torch.zeros_like(lam)), floor, rank, N, V)
+
+
+def min_loss_curves(lin: Linearized, draws: int, seed: int = 0) -> Tensor:
+    """Best loss of f_lin in a Haar-random d-dimensional affine subspace through w0, for every d = 0..D:
+    (draws, D + 1) float64, L_min included; draw i's numbers depend only on (seed, i).
+
+    Exact in distribution without touching the D − r flat coordinates: a Gaussian A (D, d) enters the
+    loss only through its r rows on the curved ones, an (r, d) Gaussian, whose span is Haar-random in R^r
+    for d <= r and all of R^r beyond. So the curves are quadratic.min_loss_curves of the rank-r part up to
+    d = r and the floor from there: O(r (r/2)²) per draw, not O(D³), and no (D, D) draw held."""
+    curved = quadratic.min_loss_curves(lin.curved(), draws, seed) + lin.floor  # (draws, r + 1), column r: floor
+    return torch.cat([curved, curved[:, -1:].expand(-1, lin.D - lin.rank)], dim=1)
 
 
 def one_hot(y: Tensor, classes: int) -> Tensor:

@@ -14,7 +14,9 @@ The quadratic comes by one of two routes, said in every row:
 
 - exact: J stored (N·C x D floats), H's eigendecomposition; where the model is small (D <= exact_max_D).
   The linearized network's own threshold is then also *measured*, exactly, for D <= measure_max_D:
-  the best loss of `draws` Haar-random subspaces for every d by nested least squares (quadratic.py).
+  the best loss of `draws` Haar-random subspaces for every d by nested least squares on the r curved
+  coordinates (linearized.min_loss_curves, O(r³) a draw). `--route exact --measure-max-D 16000` takes the
+  default MLP (D = 15,210) in about 26 minutes and 12 GB here (J and H's eigenvectors dominate).
 - slq: matrix-free (subspaces/theory/slq.py): the density of H from Lanczos on Gaussian probes and the
   loss per eigenvalue from Lanczos on the initial residual, 2·(probes + 2)·steps + 1 + steps Jacobian
   products per anchor (`slq_products`: 3,151 at the defaults), each about one pass over the training set:
@@ -57,7 +59,7 @@ from subspaces import IdentityProjection, Subspace
 from subspaces.theory import linearized as L
 from subspaces.theory import slq
 from subspaces.theory.cones import project, sizes, sublevel_cone
-from subspaces.theory.quadratic import crossing, nested_min_loss, success_probability
+from subspaces.theory.quadratic import crossing, success_probability
 
 ROUTES = ("auto", "exact", "slq")
 TARGET = 0.9  # fraction of the best accuracy: the benchmark's d*90
@@ -71,7 +73,7 @@ class PredictSettings:
     route: str = "auto"  # auto: exact up to exact_max_D, slq above
     drift: bool = False  # also train the real network from w0 (run's full-space recipe) and measure how far it left
     exact_max_D: int = 4000
-    measure_max_D: int = 3000  # measure the linearized threshold exactly (draws x D² floats per draw)
+    measure_max_D: int = 3000  # measure the linearized threshold exactly (O(r³) and r x r/2 floats a draw)
     draws: int = 20
     probes: int = 8
     steps: int = 150
@@ -215,11 +217,8 @@ def predicted_d(lin: L.Linearized, eps: float, samples: int, seed: int) -> tuple
 
 def measured_d(lin: L.Linearized, eps: list[float], draws: int, seed: int) -> list[float]:
     """The linearized network's d where P_s(d, ε) reaches 1/2, exactly: the best loss of `draws` Haar-random
-    subspaces for every d (nested least squares in D dims, the flat ones included), 4 draws at a time."""
-    gen = torch.Generator().manual_seed(seed)
-    curves = torch.cat([
-        nested_min_loss(lin.quadratic, torch.randn(min(4, draws - i), lin.D, lin.D, generator=gen, dtype=torch.float64))
-        for i in range(0, draws, 4)]) + lin.floor
+    subspaces for every d (L.min_loss_curves: least squares on the r curved coordinates)."""
+    curves = L.min_loss_curves(lin, draws, seed)
     return [crossing(p, 0.5) for p in success_probability(curves, torch.tensor(eps, dtype=torch.float64))]
 
 

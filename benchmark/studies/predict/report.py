@@ -46,8 +46,16 @@ def to_csv(predictions: list[Prediction]) -> str:
     return buf.getvalue()
 
 
-def _d(x: float) -> str:
-    return "—" if math.isnan(x) else ("unreachable" if x == math.inf else "0 (θ = 0)" if x == 0 else f"{x:,.0f}")
+def _d(x: float, se: float = 0.0) -> str:
+    """A threshold d for the table; se: its Monte Carlo standard error, > 0 where a 0 is the clamp of a
+    statistical dimension estimated above r (ε just below the anchor's loss) rather than θ = 0 itself."""
+    if math.isnan(x):
+        return "—"
+    if x == math.inf:
+        return "unreachable"
+    if x == 0:
+        return (f"0 ± {se:,.0f}" if se >= 10 else f"0 ± {se:.1f}") if se > 0 else "0 (θ = 0)"
+    return f"{x:,.0f}"
 
 
 def _real(p: Prediction) -> str:
@@ -74,10 +82,10 @@ def to_markdown(predictions: list[Prediction], settings_line: str) -> str:
     for p in predictions:
         cells = [p.model, *([str(p.t)] if burn_in else []), f"{p.D:,}", p.route, f"{p.rank:,}",
                  f"{p.floor / p.initial_loss:.3f}"]
-        cells += [f"{_d(t.predicted)} / {_d(t.linearized)}" for t in p.thresholds if t.kind == "fraction"]
+        cells += [f"{_d(t.predicted, t.predicted_se)} / {_d(t.linearized)}" for t in p.thresholds if t.kind == "fraction"]
         t = p.d90
         real = p.real_d90[1] if p.real_d90 else math.nan
-        cells += [f"{t.fraction:.3f}", f"{_d(t.predicted)} / {_d(t.linearized)}", _real(p),
+        cells += [f"{t.fraction:.3f}", f"{_d(t.predicted, t.predicted_se)} / {_d(t.linearized)}", _real(p),
                   f"{t.predicted / real:.2f}" if math.isfinite(real) and 0 < t.predicted < math.inf else "—"]
         if drifts:
             cells += [f"{p.drift.distance:.2f}", f"{p.drift.ntk_change:.2f}"] if p.drift else ["—", "—"]
@@ -97,7 +105,8 @@ def to_markdown(predictions: list[Prediction], settings_line: str) -> str:
                    "values resolve no smaller ones; what lies below holds little of the loss). "
                    "pred: r − δ(C_r), the cone's statistical dimension (Monte Carlo); lin: the linearized network's "
                    "threshold measured exactly (P_s = 1/2 over Haar-random subspaces), — where not measured; "
-                   "unreachable: ε is below the floor L_min; 0 (θ = 0): the anchor is already below ε.")
+                   "unreachable: ε is below the floor L_min; 0 (θ = 0): the anchor is already below ε; 0 ± se: ε is just "
+                   "below the anchor's loss and the Monte Carlo δ(C_r) reached r (the prediction is 0 within se).")
               + (" t: burn-in steps of the anchor w_t (0: w0); ε and the floor are fractions of L(w_t)." if burn_in else "")]
     return "\n".join(lines) + "\n"
 
