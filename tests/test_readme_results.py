@@ -131,8 +131,8 @@ CITES = {
     "Results on real digits, offline": ("mnist5k-lenet5", "mnist5k-conv2"),
     "Theory check: predicted vs measured threshold dimension": ("theory",),
     "Predicting d*90 before training: theory on real networks": (
-        "predict", "predict-mnist1d-mlp", "predict-burnin", "predict-mnist5k-conv2", "mnist1d-mlp", "invariance",
-        "burnin", "mnist5k-conv2"),
+        "predict", "predict-mnist1d-mlp", "predict-mnist1d-mlp-exact", "predict-burnin", "predict-mnist5k-conv2",
+        "mnist1d-mlp", "invariance", "burnin", "mnist5k-conv2"),
     "Packing several tasks into one network": ("packing",),
     "Transformers and text: is D/d*90 larger for attention models?": ("architectures",),
     "Is d*90 a property of the task? Model size and burn-in time": ("invariance", "burnin"),
@@ -182,7 +182,9 @@ ELSEWHERE: dict[str, dict[str, str]] = {
     "Predicting d*90 before training: theory on real networks": {
         "2022": "a citation's year", "1,351": "arithmetic: slq_products at --probes 2, 2·(2 + 2)·150 + 1 + 150",
         "3,151": "arithmetic: slq_products at the defaults, 2·(8 + 2)·150 + 1 + 150",
-        "6,918": "a measurement the text describes (predict --probes 2 on the default preset), not committed"},
+        "6,918": "a measurement the text describes (predict --probes 2 on the default preset), not committed",
+        "1,315": "arithmetic: 6,869 - 5,554, the slq and the exact route's d*90 on the default MLP",
+        "8.6": "arithmetic: 1,315 / 15,210 (D)"},
     "leaderboards/results/mnist1d-mlp/README.md": {
         "1024": "a ratio left out of the grid", "15": "the time budget, 15 minutes",
         "0.607": MLFLOW + ": the interval of the reference's seeds", "0.669": MLFLOW + ": the same interval", "4,949": EARLIER, "9 min 8 s": "end to end: the stages and start-up",
