@@ -12,9 +12,10 @@ The expansion point is the wrapped model's weights, not the w a caller starts fr
 each seed's w0 from a freshly built module (as `run` does) must build the base under one fixed seed, or a
 member starting at its own w0 is linearized around another point.
 
-A training step costs a few of the network's: 2.6x for a 100x2 MLP at batch 128 on one CPU thread (measured
-while another job shared the 2-core machine; the jvp carries a tangent through every layer). Buffers (BatchNorm statistics) are the model's own and follow its mode; linearize a
-model in eval mode to keep them fixed, as the theory does.
+A training step costs a few of the network's: 2.6x for a 100x2 MLP at batch 128 on one CPU thread
+(measured while another job shared the 2-core machine; the jvp carries a tangent through every layer).
+Buffers (BatchNorm statistics) are the model's own and follow its mode; linearize a model in eval mode to
+keep them fixed, as the theory does.
 """
 from __future__ import annotations
 

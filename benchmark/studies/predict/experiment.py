@@ -16,7 +16,7 @@ The quadratic comes by one of two routes, said in every row:
   The linearized network's own threshold is then also *measured*, exactly, for D <= measure_max_D:
   the best loss of `draws` Haar-random subspaces for every d by nested least squares on the r curved
   coordinates (linearized.min_loss_curves, O(r³) a draw). `--route exact --measure-max-D 16000` takes the
-  default MLP (D = 15,210) in about 26 minutes and 12 GB here (J and H's eigenvectors dominate).
+  default MLP (D = 15,210) in about 28 minutes and 12.3 GB here (J and H's eigenvectors dominate).
 - slq: matrix-free (subspaces/theory/slq.py): the density of H from Lanczos on Gaussian probes and the
   loss per eigenvalue from Lanczos on the initial residual, 2·(probes + 2)·steps + 1 + steps Jacobian
   products per anchor (`slq_products`: 3,151 at the defaults), each about one pass over the training set:
