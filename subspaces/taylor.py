@@ -40,7 +40,6 @@ class LinearizedNetwork(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         # The parameters as they are now: inside functional_call (FlatModel) these are slices of w.
         w = {n: functools.reduce(getattr, n.split("."), self.base) for n in self.names}
-        w0 = dict(self.anchor.named_parameters())
-        w0 = {n: w0[n] for n in self.names}
+        w0 = {n: p for n, p in self.anchor.named_parameters() if n in w}
         out, change = jvp(lambda p: functional_call(self.base, p, (x,)), (w0,), ({n: w[n] - w0[n] for n in self.names},))
         return out + change
